@@ -69,7 +69,11 @@ def _gate_state(gate):
 
 def _lock_gate(gate, expected_version):
     """Lock the gate row and check the caller saw its current version."""
-    locked = ProjectGate.objects.select_for_update().select_related("project", "category", "owner").get(pk=gate.pk)
+    locked = (
+        ProjectGate.objects.select_for_update(of=("self",))
+        .select_related("project", "category", "owner")
+        .get(pk=gate.pk)
+    )
     if expected_version is not None and int(expected_version) != locked.version:
         raise StaleVersion(
             f"Gate {locked.code} was changed by someone else (now version {locked.version}, "
@@ -210,7 +214,7 @@ def project_change_stage(*, actor, project, stage):
     _require(actor, project, OWN)
     if stage.project_id != project.pk:
         raise InvalidInput("That stage belongs to another project.", field_errors={"stage": ["Unknown stage."]})
-    project = Project.objects.select_for_update().select_related("current_stage").get(pk=project.pk)
+    project = Project.objects.select_for_update(of=("self",)).select_related("current_stage").get(pk=project.pk)
     before = project.current_stage.name if project.current_stage else None
     if project.current_stage_id == stage.pk:
         return project
@@ -399,7 +403,7 @@ def member_update(*, actor, membership, role, signoff_roles=()):
     if role not in Membership.Role.values:
         raise InvalidInput("Unknown role.", field_errors={"role": ["Choose owner, editor, signer or viewer."]})
     roles = _check_roles(project, signoff_roles)
-    membership = Membership.objects.select_for_update().select_related("user").get(pk=membership.pk)
+    membership = Membership.objects.select_for_update(of=("self",)).select_related("user").get(pk=membership.pk)
     if membership.role == Membership.Role.OWNER and role != Membership.Role.OWNER:
         _ensure_another_owner(membership)
     before = _membership_state(membership)
@@ -426,7 +430,7 @@ def member_remove(*, actor, membership):
     """Remove a member (owners only). Their sign-offs stay in the history; the last owner stays."""
     project = membership.project
     _require(actor, project, OWN)
-    membership = Membership.objects.select_for_update().select_related("user").get(pk=membership.pk)
+    membership = Membership.objects.select_for_update(of=("self",)).select_related("user").get(pk=membership.pk)
     if membership.role == Membership.Role.OWNER:
         _ensure_another_owner(membership)
     before = _membership_state(membership)
@@ -509,7 +513,7 @@ def signoff_revoke(*, actor, signoff):
     project = signoff.project
     if actor.user is None or (actor.user.pk != signoff.user_id and not user_can(actor.user, project, OWN)):
         raise NotAllowed("Only the signer or a project owner may revoke a sign-off.")
-    signoff = SignOff.objects.select_for_update().select_related("stage", "role", "user").get(pk=signoff.pk)
+    signoff = SignOff.objects.select_for_update(of=("self",)).select_related("stage", "role", "user").get(pk=signoff.pk)
     audit_record(
         actor=actor,
         action="signoff.revoked",
@@ -643,3 +647,43 @@ def parse_aware_datetime(value):
     if isinstance(value, datetime):
         return timezone.make_aware(value)
     return timezone.make_aware(datetime.combine(value, datetime.min.time())) + timedelta(days=1, seconds=-1)
+
+
+# --- stages ------------------------------------------------------------------------------------
+
+STAGE_EDITABLE_FIELDS = ("name", "target_date", "min_score", "min_closed")
+
+
+@transaction.atomic
+def stage_update(*, actor, stage, required_roles=None, **changes):
+    """Change a stage's name, target date or criteria (owners only); readiness is recomputed."""
+    project = stage.project
+    _require(actor, project, OWN)
+    unknown = set(changes) - set(STAGE_EDITABLE_FIELDS)
+    if unknown:
+        raise InvalidInput(f"These fields cannot be changed here: {', '.join(sorted(unknown))}.")
+    stage = Stage.objects.select_for_update().get(pk=stage.pk)
+    errors = {}
+    if "name" in changes and not (changes["name"] or "").strip():
+        errors["name"] = ["A stage needs a name."]
+    if changes.get("min_score") is not None and not 0 <= changes["min_score"] <= 100:
+        errors["min_score"] = ["Between 0 and 100."]
+    if errors:
+        raise InvalidInput("The stage was not saved.", field_errors=errors)
+    before = {f: getattr(stage, f) for f in changes}
+    before["required_roles"] = sorted(stage.required_roles.values_list("name", flat=True))
+    for field, value in changes.items():
+        setattr(stage, field, value)
+    try:
+        with transaction.atomic():
+            stage.save()
+    except IntegrityError:
+        raise Conflict("Another stage of this project has that name.", field_errors={"name": ["Taken."]}) from None
+    if required_roles is not None:
+        stage.required_roles.set(_check_roles(project, required_roles))
+    after = {f: getattr(stage, f) for f in changes}
+    after["required_roles"] = sorted(stage.required_roles.values_list("name", flat=True))
+    if before != after:
+        audit_record(actor=actor, action="stage.updated", project=project, obj=stage, before=before, after=after)
+        _mark_changed(project)
+    return stage

@@ -18,9 +18,11 @@ from .factories import GateDefinitionFactory, GateTemplateFactory, UserFactory
 @pytest.fixture(autouse=True)
 def _eager_celery(request, settings):
     """Tasks run in-process unless a test is marked `worker` (those use a real worker)."""
-    if request.node.get_closest_marker("worker"):
-        return
     from portal.celery import app
+
+    if request.node.get_closest_marker("worker"):
+        yield
+        return
 
     settings.CELERY_TASK_ALWAYS_EAGER = True
     previous = app.conf.task_always_eager
@@ -119,3 +121,77 @@ def run_on_commit(django_capture_on_commit_callbacks):
 def pytest_report_header(config):
     db = settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]
     return f"preflight: database={db} redis={'yes' if settings.REDIS_URL else 'no'}"
+
+
+@pytest.fixture
+def celery_worker_process(transactional_db):
+    """A real `celery worker` subprocess on the test database and Redis (PostgreSQL only).
+
+    Skips with a reason when REDIS_URL is unset or the database is SQLite (a separate process
+    cannot share the test database there).
+    """
+    import os
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    db = settings.DATABASES["default"]
+    if not settings.REDIS_URL:
+        pytest.skip("needs REDIS_URL: a real Celery worker runs against Redis")
+    if db["ENGINE"] != "django.db.backends.postgresql":
+        pytest.skip("needs PostgreSQL: the worker process must share the test database")
+    from portal.celery import app
+
+    app.control.purge()
+    url = f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+    env = {**os.environ, "DATABASE_URL": url, "REDIS_URL": settings.REDIS_URL, "PREFLIGHT_RECOMPUTE_DELAY": "0.3"}
+    root = Path(__file__).resolve().parent.parent
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "portal",
+            "worker",
+            "--pool=solo",
+            "--loglevel=WARNING",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+            "-n",
+            f"test-{os.getpid()}@%h",
+        ],
+        cwd=root,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"the worker exited early:\n{proc.stdout.read().decode()}")
+        if app.control.ping(timeout=0.5):
+            break
+    else:
+        proc.kill()
+        pytest.fail("the worker did not answer a ping within 30 s")
+    yield proc
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def wait_for(predicate, timeout=30.0, interval=0.2):
+    """Poll until predicate() is truthy; return its last value."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(interval)

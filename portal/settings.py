@@ -93,6 +93,7 @@ TEMPLATES = [
 
 # Database: SQLite under var/ by default; PostgreSQL (psycopg 3) through DATABASE_URL.
 VAR_DIR.mkdir(exist_ok=True)
+(VAR_DIR / "static").mkdir(exist_ok=True)
 DATABASES = {
     "default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'preflight.sqlite3'}"),
 }
@@ -175,7 +176,7 @@ STORAGES = {
 }
 
 # Mail: console by default; EMAIL_URL (smtp://user:pass@host:587, add ?ssl=True or use smtp+tls://).
-_email = env.email_url("EMAIL_URL", default="consolemail://")
+_email = env.email_url("EMAIL_URL", default="consolemail://" if DEBUG else "smtp://localhost:25")
 _email_options = {
     option: _email.get(setting)
     for option, setting in [

@@ -1,0 +1,76 @@
+"""`make bench`: run every benchmark on SQLite and, when DATABASE_URL is set, PostgreSQL; print one table.
+
+Each benchmark runs in its own process against its own database (var/bench.sqlite3, or
+<DATABASE_URL's name>_bench on PostgreSQL), so the development data is never touched.
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCHMARKS = ["bench.recompute"]
+
+
+def bench_databases():
+    yield "sqlite", f"sqlite:///{ROOT / 'var' / 'bench.sqlite3'}"
+    url = os.environ.get("DATABASE_URL", "")
+    if url.startswith(("postgres://", "postgresql://")):
+        parts = urlsplit(url)
+        name = (parts.path.lstrip("/") or "preflight") + "_bench"
+        yield "postgresql", urlunsplit(parts._replace(path=f"/{name}"))
+
+
+def ensure_postgres_database(url):
+    import psycopg
+
+    parts = urlsplit(url)
+    name = parts.path.lstrip("/")
+    admin = urlunsplit(parts._replace(path="/postgres"))
+    with psycopg.connect(admin, autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
+            conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--projects", type=int, default=1000)
+    parser.add_argument("--gates", type=int, default=40)
+    args = parser.parse_args()
+
+    rows = []
+    for label, url in bench_databases():
+        if label == "postgresql":
+            ensure_postgres_database(url)
+        env = {**os.environ, "DATABASE_URL": url, "DEBUG": "False", "SECRET_KEY": "bench-only", "ALLOWED_HOSTS": "127.0.0.1"}
+        env.pop("REDIS_URL", None)  # the recompute is measured in-process, not through a broker
+        for module in BENCHMARKS:
+            print(f"… {module} on {label}", file=sys.stderr, flush=True)
+            out = subprocess.run(
+                [sys.executable, "-m", module, "--projects", str(args.projects), "--gates", str(args.gates)],
+                cwd=ROOT, env=env, capture_output=True, text=True, check=False,
+            )
+            if out.returncode != 0:
+                print(out.stdout, out.stderr, file=sys.stderr)
+                sys.exit(f"{module} failed on {label}")
+            for row in json.loads(out.stdout.strip().splitlines()[-1]):
+                rows.append({"database": label, **row})
+    print_table(rows)
+
+
+def print_table(rows):
+    headers = ["database", "benchmark", "measure", "value"]
+    table = [[str(r.get(h, "")) for h in headers] for r in rows]
+    widths = [max(len(h), *(len(row[i]) for row in table)) for i, h in enumerate(headers)]
+    print(" | ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)))
+    print("-|-".join("-" * w for w in widths))
+    for row in table:
+        print(" | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)))
+
+
+if __name__ == "__main__":
+    main()

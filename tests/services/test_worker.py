@@ -2,6 +2,7 @@
 
 import pytest
 from django.conf import settings
+from django.db.models import F
 
 from audits.services import Actor
 from projects import services
@@ -9,7 +10,7 @@ from projects.models import Project, ProjectGate
 
 from ..conftest import wait_for
 
-pytestmark = [pytest.mark.worker]
+pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
 
 def test_gate_change_ends_in_updated_score_computed_by_the_worker(celery_worker_process, template, owner):
@@ -24,3 +25,25 @@ def test_gate_change_ends_in_updated_score_computed_by_the_worker(celery_worker_
     updated = wait_for(lambda: Project.objects.filter(pk=project.pk, score=10.0).first())
     assert updated is not None, "the worker never recomputed the score"
     assert updated.computed_seq == updated.change_seq
+
+
+def test_a_burst_of_changes_is_recomputed_a_handful_of_times(celery_worker_process, template, owner):
+    from audits.models import ReadinessSnapshot
+
+    project = services.project_create_from_template(actor=Actor(owner), template=template, name="Burst")
+    wait_for(lambda: Project.objects.filter(pk=project.pk, computed_seq__gte=1).exists())
+    before = ReadinessSnapshot.objects.filter(project=project).count()
+    gates = list(ProjectGate.objects.select_related("project").filter(project=project).order_by("code"))
+    statuses = ["partial", "closed", "open"]
+    for i in range(120):
+        gate = gates[i % len(gates)]
+        gate = services.gate_update(actor=Actor(owner), gate=gate, version=gate.version, status=statuses[i % 3])
+        gates[i % len(gates)] = gate
+    final = wait_for(lambda: Project.objects.filter(pk=project.pk, computed_seq=F("change_seq")).first(), timeout=60)
+    assert final is not None, "the worker never caught up with the burst"
+    # Every real recompute of a changed state leaves one snapshot: far fewer than 120 changes.
+    recomputes = ReadinessSnapshot.objects.filter(project=project).count() - before
+    assert 1 <= recomputes <= 20, recomputes
+    from projects.selectors import project_readiness
+
+    assert final.state_hash == project_readiness(final).state_hash

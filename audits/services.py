@@ -76,12 +76,12 @@ def audit_verify_chain(events=None):
     return checked, None, ""
 
 
-def snapshot_take(*, project, result, kind, stage_name="", now=None):
-    """Freeze a readiness result (a `readiness.Readiness`) for a project."""
+def snapshot_build(*, project_id, result, kind, stage_name="", now=None):
+    """An unsaved snapshot of a readiness result (a `readiness.Readiness` or its dict)."""
     now = now or timezone.now()
-    data = result.to_dict()
-    return ReadinessSnapshot.objects.create(
-        project=project,
+    data = result if isinstance(result, dict) else result.to_dict()
+    return ReadinessSnapshot(
+        project_id=project_id,
         stage_name=stage_name,
         kind=kind,
         taken_at=now,
@@ -94,3 +94,10 @@ def snapshot_take(*, project, result, kind, stage_name="", now=None):
         signoffs=data["signoffs"],
         state_hash=data["state_hash"],
     )
+
+
+def snapshot_take(*, project, result, kind, stage_name="", now=None):
+    """Freeze a readiness result for a project."""
+    snapshot = snapshot_build(project_id=project.pk, result=result, kind=kind, stage_name=stage_name, now=now)
+    snapshot.save()
+    return snapshot

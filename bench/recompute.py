@@ -80,8 +80,8 @@ def naive_recompute(project_ids, now):
         signoffs = [s.as_rule_input() for s in project.signoffs.filter(stage=stage)]
         result = readiness.evaluate(gates, stage_input, signoffs, now)
         project.score, project.verdict, project.state_hash = result.score, result.verdict, result.state_hash
-        project.reasons = list(result.reasons)
-        project.save(update_fields=["score", "verdict", "state_hash", "reasons"])
+        project.readiness = result.to_dict()
+        project.save(update_fields=["score", "verdict", "state_hash", "readiness"])
 
 
 def timed(fn, *args, **kwargs):

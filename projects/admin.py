@@ -4,7 +4,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.db import transaction
 from django.http import HttpResponseRedirect
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from audits.models import Channel
 from audits.services import Actor
@@ -113,7 +113,7 @@ class ProjectAdmin(ServiceErrorsMixin, admin.ModelAdmin):
     readonly_fields = (
         "score",
         "verdict",
-        "reasons",
+        "reason_list",
         "state_hash",
         "computed_at",
         "change_seq",
@@ -141,9 +141,13 @@ class ProjectAdmin(ServiceErrorsMixin, admin.ModelAdmin):
         ),
         (
             "Readiness (computed)",
-            {"fields": ("score", "verdict", "reasons", "state_hash", "computed_at", "change_seq", "computed_seq")},
+            {"fields": ("score", "verdict", "reason_list", "state_hash", "computed_at", "change_seq", "computed_seq")},
         ),
     )
+
+    @admin.display(description="Reasons")
+    def reason_list(self, obj):
+        return format_html_join("\n", "<p>{}</p>", ((r,) for r in obj.reasons)) or "—"
 
     @admin.display(description="Verdict", ordering="verdict")
     def verdict_badge(self, obj):

@@ -39,8 +39,8 @@ class Project(models.Model):
     # Cached readiness, written only by the recompute (services.readiness_recompute).
     score = models.FloatField(null=True, blank=True)
     verdict = models.CharField(max_length=20, choices=VERDICT_CHOICES, blank=True)
-    reasons = models.JSONField(default=list, blank=True)
-    category_scores = models.JSONField(default=list, blank=True)
+    # The whole readiness.Readiness.to_dict() of the current stage; score/verdict/hash are columns
+    # of their own so lists can filter and sort on them.
     readiness = models.JSONField(default=dict, blank=True)
     state_hash = models.CharField(max_length=64, blank=True)
     computed_at = models.DateTimeField(null=True, blank=True)
@@ -70,6 +70,14 @@ class Project(models.Model):
 
     def get_absolute_url(self):
         return reverse("projects:detail", args=[self.slug])
+
+    @property
+    def reasons(self):
+        return self.readiness.get("reasons", [])
+
+    @property
+    def category_scores(self):
+        return self.readiness.get("categories", [])
 
     @property
     def verdict_label(self):

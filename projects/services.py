@@ -5,6 +5,7 @@ one transaction, validation before saving, a row lock or version check against l
 the audit event in the same transaction, and a readiness recompute queued on commit.
 """
 
+import json
 import logging
 from datetime import datetime, timedelta
 from functools import partial
@@ -12,14 +13,15 @@ from functools import partial
 from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
+from django.core.serializers.json import DjangoJSONEncoder
 from django.core.validators import URLValidator
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.text import slugify
 
 from audits.models import ReadinessSnapshot
-from audits.services import audit_record, snapshot_take
+from audits.services import audit_record, snapshot_build, snapshot_take
 from portal.errors import Conflict, InvalidInput, NotAllowed, StaleVersion
 
 from . import readiness
@@ -563,6 +565,7 @@ def readiness_recompute(*, project_ids, now=None, force=False, batch_size=500):
     Returns the number of projects written.
     """
     now = now or timezone.now()
+    computed_at = connection.ops.adapt_datetimefield_value(now)
     project_ids = list(project_ids)
     written = 0
     for start in range(0, len(project_ids), batch_size):
@@ -577,57 +580,42 @@ def readiness_recompute(*, project_ids, now=None, force=False, batch_size=500):
         if not due:
             continue
         inputs = readiness_inputs(due)
-        updates, snapshots = [], []
+        rows, snapshots = [], []
         for pid, (stage, gates, signoffs, category_order, seq) in inputs.items():
             result = readiness.evaluate(gates, stage, signoffs, now, category_order=category_order)
             data = result.to_dict()
-            project = Project(
-                pk=pid,
-                score=result.score,
-                verdict=result.verdict,
-                reasons=list(result.reasons),
-                category_scores=data["categories"],
-                readiness=data,
-                state_hash=result.state_hash,
-                computed_at=now,
-                computed_seq=seq,
-            )
-            updates.append(project)
+            rows.append((result.score, result.verdict, json.dumps(data, cls=DjangoJSONEncoder), result.state_hash,
+                         computed_at, seq, pid))
             old = cached[pid]
             if (old["state_hash"], old["score"], old["verdict"]) != (result.state_hash, result.score, result.verdict):
                 snapshots.append(
-                    ReadinessSnapshot(
-                        project_id=pid,
-                        stage_name=stage.name if stage else "",
-                        kind=ReadinessSnapshot.Kind.RECOMPUTE,
-                        taken_at=now,
-                        day=timezone.localdate(now),
-                        score=result.score,
-                        verdict=result.verdict,
-                        reasons=data["reasons"],
-                        category_scores=data["categories"],
-                        gates=data["gates"],
-                        signoffs=data["signoffs"],
-                        state_hash=result.state_hash,
-                    )
+                    snapshot_build(project_id=pid, result=data, kind=ReadinessSnapshot.Kind.RECOMPUTE,
+                                   stage_name=stage.name if stage else "", now=now)
                 )
         with transaction.atomic():
-            Project.objects.bulk_update(
-                updates,
-                [
-                    "score",
-                    "verdict",
-                    "reasons",
-                    "category_scores",
-                    "readiness",
-                    "state_hash",
-                    "computed_at",
-                    "computed_seq",
-                ],
-            )
+            _write_readiness(rows)
             ReadinessSnapshot.objects.bulk_create(snapshots)
-        written += len(updates)
+        written += len(rows)
     return written
+
+
+def _write_readiness(rows):
+    """Write many projects' cached readiness in one executemany.
+
+    The ORM's bulk_update builds a CASE expression per row and field, which costs more than the
+    evaluation itself at a thousand projects; a parameterised UPDATE per row, sent as one batch,
+    does not. rows: (score, verdict, readiness json, state_hash, computed_at, computed_seq, id).
+    """
+    if not rows:
+        return
+    table = connection.ops.quote_name(Project._meta.db_table)
+    as_json = "::jsonb" if connection.vendor == "postgresql" else ""
+    sql = (
+        f"UPDATE {table} SET score = %s, verdict = %s, readiness = %s{as_json}, state_hash = %s, "
+        "computed_at = %s, computed_seq = %s WHERE id = %s"
+    )
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, rows)
 
 
 def readiness_recompute_due(*, now=None):

@@ -8,6 +8,7 @@ from django.utils.html import format_html, format_html_join
 
 from audits.models import Channel
 from audits.services import Actor
+from portal.admin import ReadOnlyAdmin
 from portal.errors import DomainError
 
 from . import services
@@ -342,17 +343,6 @@ class ProjectGateAdmin(ServiceErrorsMixin, admin.ModelAdmin):
             services.gate_update(
                 actor=admin_actor(request), gate=fresh, version=form.cleaned_data.get("seen_version"), **changes
             )
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(CheckResult)

@@ -118,16 +118,24 @@ def import_apply(*, actor, plan, project, source=""):
         if planned.action == "create":
             key = (item.category_key, item.category_name)
             if key not in categories:
-                categories[key] = category_get_or_create(actor=actor, name=item.category_name or "General", key=item.category_key or "")
+                categories[key] = category_get_or_create(
+                    actor=actor, name=item.category_name or "General", key=item.category_key or ""
+                )
             severity = item.severity or readiness.MEDIUM
             creates.append(
                 ProjectGate(
-                    project=project, code=planned.code, title=item.title[:300] or planned.code,
-                    category=categories[key], severity=severity, weight=readiness.default_weight(severity),
-                    status=item.status, notes=item.notes,
+                    project=project,
+                    code=planned.code,
+                    title=item.title[:300] or planned.code,
+                    category=categories[key],
+                    severity=severity,
+                    weight=readiness.default_weight(severity),
+                    status=item.status,
+                    notes=item.notes,
                     waiver_reason=_waiver_reason(item) if item.status == readiness.WAIVED else "",
                     verified_at=now if item.status == readiness.CLOSED else None,
-                    order=order, stage=first_stage,
+                    order=order,
+                    stage=first_stage,
                 )
             )
         elif planned.action == "update":
@@ -143,13 +151,23 @@ def import_apply(*, actor, plan, project, source=""):
                 gate.verified_at = now if gate.status == readiness.CLOSED else None
             gate.version += 1
             gate.save()
-            audit_record(actor=actor, action="gate.imported", project=project, obj=gate, before=before, after=_gate_state(gate))
+            audit_record(
+                actor=actor, action="gate.imported", project=project, obj=gate, before=before, after=_gate_state(gate)
+            )
     created = ProjectGate.objects.bulk_create(creates)
     audit_record(
-        actor=actor, action="project.imported", project=project, obj=project,
-        after={"source": source, "created": len(created), "updated": plan.count("update"),
-               "unchanged": plan.count("unchanged"), "unreadable": len(plan.document.unreadable),
-               "codes_created": [g.code for g in created][:500]},
+        actor=actor,
+        action="project.imported",
+        project=project,
+        obj=project,
+        after={
+            "source": source,
+            "created": len(created),
+            "updated": plan.count("update"),
+            "unchanged": plan.count("unchanged"),
+            "unreadable": len(plan.document.unreadable),
+            "codes_created": [g.code for g in created][:500],
+        },
     )
     _mark_changed(project)
     return project
@@ -159,13 +177,19 @@ def import_apply(*, actor, plan, project, source=""):
 def import_new_project(*, actor, document, name, slug="", template=None, source=""):
     """Create a project from an imported document (and optionally a template), then apply it."""
     if not document.items:
-        raise InvalidInput("The document has no gates that could be read.", field_errors={"document": ["No gates found."]})
+        raise InvalidInput(
+            "The document has no gates that could be read.", field_errors={"document": ["No gates found."]}
+        )
     stages = None
     if template is None:
         roles = document.signoff_roles or DEFAULT_ROLES
         stages = [{"name": "Launch", "order": 1, "min_closed": document.min_closed, "required_roles": roles}]
     project = project_create_from_template(
-        actor=actor, template=template, name=name, slug=slug or slugify(name), stages=stages,
+        actor=actor,
+        template=template,
+        name=name,
+        slug=slug or slugify(name),
+        stages=stages,
         description=f"Imported from {source}." if source else "",
     )
     plan = import_plan(document=document, project=project)

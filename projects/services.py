@@ -85,6 +85,15 @@ def _lock_gate(gate, expected_version):
     return locked
 
 
+def _save_gate(actor, gate, before, action):
+    """Save a locked, changed gate: new version, audit event, recompute on commit."""
+    gate.version += 1
+    gate.save()
+    audit_record(actor=actor, action=action, project=gate.project, obj=gate, before=before, after=_gate_state(gate))
+    _mark_changed(gate.project)
+    return gate
+
+
 # --- projects ----------------------------------------------------------------------------------
 
 
@@ -288,13 +297,7 @@ def gate_update(*, actor, gate, version, **changes):
         gate.verified_at = now
     if "status" in changed and gate.status != readiness.CLOSED:
         gate.verified_at = None
-    gate.version += 1
-    gate.save()
-    after = _gate_state(gate)
-    action = "gate.status_changed" if "status" in changed else "gate.updated"
-    audit_record(actor=actor, action=action, project=gate.project, obj=gate, before=before, after=after)
-    _mark_changed(gate.project)
-    return gate
+    return _save_gate(actor, gate, before, "gate.status_changed" if "status" in changed else "gate.updated")
 
 
 def gate_update_status(*, actor, gate, version, status):
@@ -322,13 +325,7 @@ def gate_waive(*, actor, gate, version, reason, expires_at):
     gate.waiver_expires_at = expires_at
     gate.waiver_approver = actor.user
     gate.verified_at = None
-    gate.version += 1
-    gate.save()
-    audit_record(
-        actor=actor, action="gate.waived", project=gate.project, obj=gate, before=before, after=_gate_state(gate)
-    )
-    _mark_changed(gate.project)
-    return gate
+    return _save_gate(actor, gate, before, "gate.waived")
 
 
 @transaction.atomic
@@ -347,13 +344,7 @@ def gate_unwaive(*, actor, gate, version, status=readiness.OPEN):
     gate.waiver_reason = ""
     gate.waiver_expires_at = None
     gate.waiver_approver = None
-    gate.version += 1
-    gate.save()
-    audit_record(
-        actor=actor, action="gate.unwaived", project=gate.project, obj=gate, before=before, after=_gate_state(gate)
-    )
-    _mark_changed(gate.project)
-    return gate
+    return _save_gate(actor, gate, before, "gate.unwaived")
 
 
 # --- members -----------------------------------------------------------------------------------
@@ -584,13 +575,27 @@ def readiness_recompute(*, project_ids, now=None, force=False, batch_size=500):
         for pid, (stage, gates, signoffs, category_order, seq) in inputs.items():
             result = readiness.evaluate(gates, stage, signoffs, now, category_order=category_order)
             data = result.to_dict()
-            rows.append((result.score, result.verdict, json.dumps(data, cls=DjangoJSONEncoder), result.state_hash,
-                         computed_at, seq, pid))
+            rows.append(
+                (
+                    result.score,
+                    result.verdict,
+                    json.dumps(data, cls=DjangoJSONEncoder),
+                    result.state_hash,
+                    computed_at,
+                    seq,
+                    pid,
+                )
+            )
             old = cached[pid]
             if (old["state_hash"], old["score"], old["verdict"]) != (result.state_hash, result.score, result.verdict):
                 snapshots.append(
-                    snapshot_build(project_id=pid, result=data, kind=ReadinessSnapshot.Kind.RECOMPUTE,
-                                   stage_name=stage.name if stage else "", now=now)
+                    snapshot_build(
+                        project_id=pid,
+                        result=data,
+                        kind=ReadinessSnapshot.Kind.RECOMPUTE,
+                        stage_name=stage.name if stage else "",
+                        now=now,
+                    )
                 )
         with transaction.atomic():
             _write_readiness(rows)

@@ -71,8 +71,13 @@ class Command(BaseCommand):
             user = User.objects.filter(username=username).first()
             if user is None:
                 user = User.objects.create_user(
-                    username=username, email=f"{username}@preflight.example", password=DEMO_PASSWORD,
-                    first_name=first, last_name=last, is_staff=staff, is_superuser=staff,
+                    username=username,
+                    email=f"{username}@preflight.example",
+                    password=DEMO_PASSWORD,
+                    first_name=first,
+                    last_name=last,
+                    is_staff=staff,
+                    is_superuser=staff,
                 )
             users[username] = user
         return users
@@ -97,7 +102,10 @@ class Command(BaseCommand):
         open_gates = project.gates.exclude(status__in=[readiness.CLOSED, readiness.NOT_APPLICABLE, readiness.WAIVED])
         for i, gate in enumerate(open_gates.select_related("project").order_by("order")[:40]):
             services.gate_update(
-                actor=actor, gate=gate, version=gate.version, owner=owners[i % 2],
+                actor=actor,
+                gate=gate,
+                version=gate.version,
+                owner=owners[i % 2],
                 due_date=today + timedelta(days=(i % 9) - 2),
             )
         if document.verdict and document.signoff_roles:
@@ -106,7 +114,10 @@ class Command(BaseCommand):
             role = SignOffRole.objects.filter(project=project, name="Product Owner").first()
             if stage and role:
                 services.signoff_give(
-                    actor=Actor(users["sam"], Channel.CLI), project=project, stage=stage, role=role,
+                    actor=Actor(users["sam"], Channel.CLI),
+                    project=project,
+                    stage=stage,
+                    role=role,
                     decision=document.verdict,
                     comment="" if document.verdict == readiness.GO else f"As recorded in {filename}.",
                 )

@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 from projects.markdown import parser as parser_module
 from projects.markdown.parser import Claim, ParsedDocument, parse_markdown, repair_mojibake
 
-# The repository (/work/main) sits beside /work/shared, which holds the example documents.
-EXAMPLES = Path(__file__).resolve().parents[3] / "shared" / "examples"
+# The five example readiness documents ship with the repository (they are also the demo data).
+EXAMPLES = Path(__file__).resolve().parents[2] / "projects" / "demo_data"
 
 STATUSES = {"open", "partial", "closed", "waived", "not_applicable"}
 SEVERITIES = {"blocker", "critical", "high", "medium", "low", None}

@@ -9,4 +9,6 @@ urlpatterns = [
     # REST API; unknown URLs under it answer 404 in the API's JSON error shape.
     path("api/v1/", include("portal.api_urls")),
     re_path(r"^api/v1/", api_not_found),
+    # Web UI: portfolio, projects, gates, sign-offs, history.
+    path("", include("projects.urls")),
 ]

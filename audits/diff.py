@@ -39,7 +39,7 @@ class GateMove:
 
     @property
     def direction(self):
-        """"better", "worse" or "same" by the credit the rules give each status."""
+        """ "better", "worse" or "same" by the credit the rules give each status."""
         rank = {readiness.OPEN: 0, readiness.PARTIAL: 1, readiness.CLOSED: 2}
         a, b = rank.get(self.before), rank.get(self.after)
         if a is None or b is None or a == b:
@@ -212,7 +212,11 @@ def snapshot_diff(project, a, b, *, events_limit=EVENTS_LIMIT):
     signoffs_changed = []
     for role in dict.fromkeys([*signoffs_a, *signoffs_b]):
         sa, sb = signoffs_a.get(role, {}), signoffs_b.get(role, {})
-        if (sa.get("state"), sa.get("decision"), sa.get("signer")) != (sb.get("state"), sb.get("decision"), sb.get("signer")):
+        if (sa.get("state"), sa.get("decision"), sa.get("signer")) != (
+            sb.get("state"),
+            sb.get("decision"),
+            sb.get("signer"),
+        ):
             signoffs_changed.append(
                 {
                     "role": role,
@@ -221,8 +225,14 @@ def snapshot_diff(project, a, b, *, events_limit=EVENTS_LIMIT):
                 }
             )
 
-    start, end = sorted([a.taken_at, b.taken_at])
-    events_qs = AuditEvent.objects.filter(project=project, created_at__gt=start, created_at__lte=end)
+    older, newer = (a, b) if a.taken_at <= b.taken_at else (b, a)
+    events_qs = AuditEvent.objects.filter(
+        project=project, created_at__gt=older.taken_at, created_at__lte=newer.taken_at
+    )
+    if older.pk and older.kind == ReadinessSnapshot.Kind.SIGNOFF:
+        # The sign-off that took the older snapshot is its starting point, not a change since.
+        bound = [str(pk) for pk in older.bound_signoffs.values_list("pk", flat=True)]
+        events_qs = events_qs.exclude(action="signoff.given", object_type="signoff", object_id__in=bound)
     events_total = events_qs.count()
     events = [
         EventChange(event=e, changes=_event_changes(e))

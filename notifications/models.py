@@ -4,6 +4,7 @@ import secrets
 import uuid
 
 from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -135,7 +136,7 @@ class WebhookDelivery(models.Model):
     # What the delivery is about (audit event, snapshot, test ping): one delivery per subscription.
     event_key = models.CharField(max_length=120)
     delivery_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    payload = models.JSONField()
+    payload = models.JSONField(encoder=DjangoJSONEncoder)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     attempts = models.PositiveSmallIntegerField(default=0)
     next_attempt_at = models.DateTimeField(default=timezone.now)

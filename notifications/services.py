@@ -184,9 +184,10 @@ def _status_of(state):
 def _fan_out(events):
     gate_ids = {int(e.object_id) for e in events if e.object_type == "projectgate" and e.object_id.isdigit()}
     gates = {
-        g.pk: g for g in ProjectGate.objects.filter(pk__in=gate_ids).select_related("project").only(
-            "pk", "code", "title", "owner_id", "project__slug", "project__name"
-        )
+        g.pk: g
+        for g in ProjectGate.objects.filter(pk__in=gate_ids)
+        .select_related("project")
+        .only("pk", "code", "title", "owner_id", "project__slug", "project__name")
     }
     usernames = set()
     for e in events:
@@ -208,7 +209,11 @@ def _fan_out(events):
                 event_key=f"audit:{event.pk}",
                 payload=_event_payload(event),
             )
-        gate = gates.get(int(event.object_id)) if event.object_type == "projectgate" and event.object_id.isdigit() else None
+        gate = (
+            gates.get(int(event.object_id))
+            if event.object_type == "projectgate" and event.object_id.isdigit()
+            else None
+        )
         if gate is not None:
             _notify_gate_event(event, gate)
         elif event.action in ("member.added", "member.updated"):
@@ -264,8 +269,10 @@ def _notify_gate_event(event, gate):
         return
     before, after = _status_of(event.before), _status_of(event.after)
     if before in REOPENED_FROM and after in REOPENED_TO:
-        why = "its waiver expired" if event.action == "gate.unwaived" and event.actor_user_id is None else (
-            f"{event.actor_label} set it to {readiness.STATUS_LABELS.get(after, after)}"
+        why = (
+            "its waiver expired"
+            if event.action == "gate.unwaived" and event.actor_user_id is None
+            else (f"{event.actor_label} set it to {readiness.STATUS_LABELS.get(after, after)}")
         )
         notify(
             user_ids=[gate.owner_id],

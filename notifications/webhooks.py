@@ -151,7 +151,11 @@ def webhook_subscription_create(*, actor, project, url, events, description="", 
         subscription.secret = secret
     subscription.save()
     audit_record(
-        actor=actor, action="webhook.created", project=project, obj=subscription, after=_subscription_state(subscription)
+        actor=actor,
+        action="webhook.created",
+        project=project,
+        obj=subscription,
+        after=_subscription_state(subscription),
     )
     return subscription
 
@@ -320,12 +324,8 @@ def delivery_attempt(*, delivery_id, now=None):
             delivery.save(update_fields=["status", "last_error"])
             return delivery
         body = payload_body({**delivery.payload, "delivery_id": str(delivery.delivery_id)})
-        headers = signature_headers(
-            subscription.secret, body, event=delivery.event, delivery_id=delivery.delivery_id
-        )
-        status, error, excerpt, duration_ms = _post(
-            subscription.url, body, headers, settings.WEBHOOK_TIMEOUT_SECONDS
-        )
+        headers = signature_headers(subscription.secret, body, event=delivery.event, delivery_id=delivery.delivery_id)
+        status, error, excerpt, duration_ms = _post(subscription.url, body, headers, settings.WEBHOOK_TIMEOUT_SECONDS)
         now = now or timezone.now()
         delivery.attempts += 1
         delivery.last_status_code = status
@@ -360,8 +360,8 @@ def delivery_attempt(*, delivery_id, now=None):
 
 def _count_failure(subscription, delivery, now):
     """A delivery gave up: count it; at the limit disable the subscription and tell its owners."""
-    from .services import notify
     from .models import Kind
+    from .services import notify
 
     WebhookSubscription.objects.filter(pk=subscription.pk).update(consecutive_failures=F("consecutive_failures") + 1)
     subscription.refresh_from_db(fields=["consecutive_failures", "is_active"])

@@ -9,6 +9,9 @@ urlpatterns = [
     # REST API; unknown URLs under it answer 404 in the API's JSON error shape.
     path("api/v1/", include("portal.api_urls")),
     re_path(r"^api/v1/", api_not_found),
+    # Automation: notifications, preferences, webhooks, "what changed" diffs.
+    path("", include("notifications.urls")),
+    path("", include("audits.urls")),
     # Web UI: portfolio, projects, gates, sign-offs, history.
     path("", include("projects.urls")),
 ]

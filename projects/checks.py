@@ -45,7 +45,9 @@ def check_spec_clean(spec):
     Raises InvalidInput with an error per field, so forms and the API can show them.
     """
     if not isinstance(spec, dict):
-        raise InvalidInput("The check must be an object with at least a url.", field_errors={"check_spec": ["Not an object."]})
+        raise InvalidInput(
+            "The check must be an object with at least a url.", field_errors={"check_spec": ["Not an object."]}
+        )
     errors = {}
     unknown = sorted(set(spec) - set(SPEC_KEYS))
     if unknown:

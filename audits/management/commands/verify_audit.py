@@ -16,6 +16,8 @@ class Command(BaseCommand):
                     f"event #{broken.pk} ({broken.created_at:%Y-%m-%d %H:%M:%S} {broken.actor_label} "
                     f"{broken.action} {broken.object_repr})"
                 )
-                raise CommandError(f"Audit chain broken at {where}: {problem}. {checked} event(s) before it are intact.")
+                raise CommandError(
+                    f"Audit chain broken at {where}: {problem}. {checked} event(s) before it are intact."
+                )
             raise CommandError(f"Audit chain broken after {checked} event(s): {problem}.")
         self.stdout.write(self.style.SUCCESS(f"Audit chain intact: {checked} event(s) verified."))

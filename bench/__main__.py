@@ -46,13 +46,23 @@ def main():
     for label, url in bench_databases():
         if label == "postgresql":
             ensure_postgres_database(url)
-        env = {**os.environ, "DATABASE_URL": url, "DEBUG": "False", "SECRET_KEY": "bench-only", "ALLOWED_HOSTS": "127.0.0.1"}
+        env = {
+            **os.environ,
+            "DATABASE_URL": url,
+            "DEBUG": "False",
+            "SECRET_KEY": "bench-only",
+            "ALLOWED_HOSTS": "127.0.0.1",
+        }
         env.pop("REDIS_URL", None)  # the recompute is measured in-process, not through a broker
         for module in BENCHMARKS:
             print(f"… {module} on {label}", file=sys.stderr, flush=True)
             out = subprocess.run(
                 [sys.executable, "-m", module, "--projects", str(args.projects), "--gates", str(args.gates)],
-                cwd=ROOT, env=env, capture_output=True, text=True, check=False,
+                cwd=ROOT,
+                env=env,
+                capture_output=True,
+                text=True,
+                check=False,
             )
             if out.returncode != 0:
                 print(out.stdout, out.stderr, file=sys.stderr)

@@ -58,11 +58,17 @@ def generate(n_projects, n_gates):
                 status = rng.choice(STATUSES)
                 gates.append(
                     ProjectGate(
-                        project=p, code=f"G{g + 1}", title=f"Gate {g + 1}", category=categories[g % len(categories)],
-                        severity=severity, weight=readiness.default_weight(severity), status=status,
+                        project=p,
+                        code=f"G{g + 1}",
+                        title=f"Gate {g + 1}",
+                        category=categories[g % len(categories)],
+                        severity=severity,
+                        weight=readiness.default_weight(severity),
+                        status=status,
                         waiver_reason="accepted" if status == "waived" else "",
                         verified_at=now if status == "closed" else None,
-                        evidence_valid_days=rng.choice([None, 30, 90]), order=g,
+                        evidence_valid_days=rng.choice([None, 30, 90]),
+                        order=g,
                     )
                 )
         ProjectGate.objects.bulk_create(gates, batch_size=2000)
@@ -76,7 +82,9 @@ def naive_recompute(project_ids, now):
         for gate in project.gates.all():  # a query per project
             gates.append(gate.as_rule_input())  # gate.category: a query per gate
         roles = tuple(r.name for r in stage.required_roles.all()) if stage else ()
-        stage_input = readiness.StageInput(stage.name, stage.order, stage.min_score, stage.min_closed, roles) if stage else None
+        stage_input = (
+            readiness.StageInput(stage.name, stage.order, stage.min_score, stage.min_closed, roles) if stage else None
+        )
         signoffs = [s.as_rule_input() for s in project.signoffs.filter(stage=stage)]
         result = readiness.evaluate(gates, stage_input, signoffs, now)
         project.score, project.verdict, project.state_hash = result.score, result.verdict, result.state_hash
@@ -103,11 +111,15 @@ def main():
     set_based = min(timed(services.readiness_recompute, project_ids=ids, now=now, force=True) for _ in range(2))
     naive = min(timed(naive_recompute, ids, now) for _ in range(1))
     label = f"recompute {len(ids)} projects × {args.gates} gates"
-    print(json.dumps([
-        {"benchmark": label, "measure": "set-based recompute (s)", "value": f"{set_based:.2f}"},
-        {"benchmark": label, "measure": "naive per-gate loop (s)", "value": f"{naive:.2f}"},
-        {"benchmark": label, "measure": "speed-up (naive / set-based)", "value": f"{naive / set_based:.1f}x"},
-    ]))
+    print(
+        json.dumps(
+            [
+                {"benchmark": label, "measure": "set-based recompute (s)", "value": f"{set_based:.2f}"},
+                {"benchmark": label, "measure": "naive per-gate loop (s)", "value": f"{naive:.2f}"},
+                {"benchmark": label, "measure": "speed-up (naive / set-based)", "value": f"{naive / set_based:.1f}x"},
+            ]
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -1,7 +1,14 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
+
+from portal.api_common import api_not_found
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
+    # REST API; unknown URLs under it answer 404 in the API's JSON error shape.
+    path("api/v1/", include("portal.api_urls")),
+    re_path(r"^api/v1/", api_not_found),
+    # Web UI: portfolio, projects, gates, sign-offs, history.
+    path("", include("projects.urls")),
 ]

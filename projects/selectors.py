@@ -5,9 +5,11 @@ write gets 403. Staff see and manage every project (the back office).
 """
 
 from collections import defaultdict
+from datetime import timedelta
 
 from django.core.exceptions import PermissionDenied
-from django.db.models import Prefetch
+from django.db.models import BooleanField, ExpressionWrapper, F, Prefetch, Q, Window
+from django.db.models.functions import RowNumber
 from django.http import Http404
 from django.utils import timezone
 
@@ -257,3 +259,181 @@ def memberships_for_project(project):
         .prefetch_related(Prefetch("signoff_roles"))
         .order_by("role", "user__username")
     )
+
+
+# --- web UI reads: dashboard rows, attention panel, trends, sign-off staleness ------------------
+
+DASHBOARD_SORTS = {
+    "name": ("name",),
+    "-name": ("-name",),
+    "score": ("score", "name"),
+    "-score": ("-score", "name"),
+    "date": ("target_launch_date", "name"),
+    "-date": ("-target_launch_date", "name"),
+}
+
+
+def dashboard_projects(user, *, verdict="", stage="", owner="", within_days=None, sort="name", today=None):
+    """The portfolio rows: visible projects with their stored readiness, filtered and sorted.
+
+    Reads the cached readiness only (no recompute on read), so the cost does not depend on how
+    many gates the projects have beyond loading the stored document.
+    """
+    qs = project_list_for_user(user).select_related("current_stage", "owner")
+    if verdict:
+        qs = qs.filter(verdict=verdict)
+    if stage:
+        qs = qs.filter(current_stage__name=stage)
+    if owner:
+        qs = qs.filter(owner__username=owner)
+    if within_days is not None:
+        today = today or timezone.localdate()
+        qs = qs.filter(target_launch_date__gte=today, target_launch_date__lte=today + timedelta(days=within_days))
+    return qs.order_by(*DASHBOARD_SORTS.get(sort, DASHBOARD_SORTS["name"]))
+
+
+def dashboard_filter_choices(user):
+    """Stage names and owners that occur among the user's projects (for the filter menus)."""
+    visible = project_list_for_user(user)
+    stages = sorted(set(visible.exclude(current_stage=None).values_list("current_stage__name", flat=True)))
+    owners = sorted(set(visible.exclude(owner=None).values_list("owner__username", flat=True)))
+    return stages, owners
+
+
+def score_trends(project_ids, *, points=12):
+    """The last `points` snapshot scores of each project, oldest first, in one query."""
+    from audits.models import ReadinessSnapshot
+
+    ranked = (
+        ReadinessSnapshot.objects.filter(project_id__in=list(project_ids))
+        .annotate(recent=Window(RowNumber(), partition_by=[F("project_id")], order_by=F("taken_at").desc()))
+        .filter(recent__lte=points)
+        .values_list("project_id", "score", "taken_at")
+    )
+    trends = defaultdict(list)
+    for project_id, score, _taken_at in sorted(ranked, key=lambda row: (row[0], row[2])):
+        trends[project_id].append(score)
+    return trends
+
+
+def attention_for_user(user, *, now=None):
+    """What needs this user: gates they own that are open, overdue or stale, and sign-offs they owe.
+
+    Returns (gates, signoffs) where signoffs is a list of (project, role name, state) for the
+    required roles the user holds whose sign-off is missing or stale, from the stored readiness.
+    """
+    now = now or timezone.now()
+    today = timezone.localdate(now)
+    visible = project_list_for_user(user)
+    unsettled = [readiness.OPEN, readiness.PARTIAL]
+    gates = (
+        ProjectGate.objects.filter(owner=user, project__in=visible)
+        .filter(
+            Q(status__in=unsettled)
+            | Q(due_date__lt=today) & ~Q(status__in=[readiness.CLOSED, readiness.WAIVED, readiness.NOT_APPLICABLE])
+            | Q(status=readiness.CLOSED, evidence_expires_at__lt=now)
+        )
+        .annotate(
+            evidence_is_stale=ExpressionWrapper(
+                Q(status=readiness.CLOSED, evidence_expires_at__lt=now), output_field=BooleanField()
+            )
+        )
+        .select_related("project", "category")
+        .order_by("due_date", "project__name", "code")[:50]
+    )
+    waiting = []
+    memberships = (
+        Membership.objects.filter(user=user, project__in=visible)
+        .select_related("project")
+        .prefetch_related("signoff_roles")
+        .order_by("project__name")
+    )
+    for membership in memberships:
+        mine = {role.name for role in membership.signoff_roles.all()}
+        if not mine:
+            continue
+        for state in membership.project.readiness.get("signoffs", []):
+            if state["role"] in mine and state["state"] != readiness.CURRENT:
+                waiting.append((membership.project, state["role"], state["state"]))
+    return list(gates), waiting
+
+
+# Fields of the audited gate state that enter the state hash: a change to one of them can make a
+# sign-off stale; a change to the owner, due date or notes cannot.
+_HASHED_GATE_FIELDS = ("status", "evidence_url", "evidence_note", "waiver_reason", "waiver_expires_at")
+
+
+def signoff_rows(project, result, stage=None):
+    """Every required sign-off role of the stage with its state, its sign-off and, when stale,
+    the codes of the gates that changed since it was given.
+
+    `result` is the project's live `readiness.Readiness` for the stage. A gate counts as changed
+    when its effective status differs from the snapshot the sign-off was bound to, or when an
+    audited change to a hashed field (status, evidence, waiver) happened after the signing.
+    """
+    from audits.models import AuditEvent
+
+    stage = stage_for(project, stage)
+    if stage is None:
+        return []
+    signoffs = {}
+    for signoff in (
+        SignOff.objects.filter(project=project, stage=stage)
+        .select_related("role", "user", "snapshot")
+        .order_by("signed_at", "pk")
+    ):
+        signoffs[signoff.role.name] = signoff  # the latest per role wins, as in the rules
+    current_status = {gate.code: gate.effective_status for gate in result.gates}
+    stale = [signoffs[s.role] for s in result.signoffs if s.state == readiness.STALE and s.role in signoffs]
+    changed_by_role = {}
+    if stale:
+        since = min(s.signed_at for s in stale)
+        gate_codes = dict(ProjectGate.objects.filter(project=project).values_list("pk", "code"))
+        events = list(
+            AuditEvent.objects.filter(project=project, object_type="projectgate", created_at__gt=since).values_list(
+                "object_id", "created_at", "before", "after"
+            )
+        )
+        for signoff in stale:
+            codes = set()
+            if signoff.snapshot is not None:
+                then = {g["code"]: g["effective_status"] for g in signoff.snapshot.gates}
+                codes |= {c for c in then.keys() | current_status.keys() if then.get(c) != current_status.get(c)}
+            for object_id, created_at, before, after in events:
+                if created_at <= signoff.signed_at:
+                    continue
+                before, after = before or {}, after or {}
+                if any(before.get(f) != after.get(f) for f in _HASHED_GATE_FIELDS):
+                    code = gate_codes.get(int(object_id)) if object_id.isdigit() else None
+                    if code in current_status:
+                        codes.add(code)
+            changed_by_role[signoff.role.name] = sorted(codes, key=readiness.natural_key)
+    rows = []
+    for state in result.signoffs:
+        rows.append(
+            {
+                "role": state.role,
+                "state": state.state,
+                "state_label": readiness.SIGNOFF_STATE_LABELS[state.state],
+                "signoff": signoffs.get(state.role),
+                "changed": changed_by_role.get(state.role, []),
+            }
+        )
+    return rows
+
+
+def category_names():
+    return dict(Category.objects.values_list("key", "name"))
+
+
+def gate_history(gate):
+    """The audit events of one gate, newest first."""
+    from audits.models import AuditEvent
+
+    return AuditEvent.objects.filter(
+        project_id=gate.project_id, object_type="projectgate", object_id=str(gate.pk)
+    ).select_related("actor_user")
+
+
+def gate_check_results(gate, *, limit=50):
+    return gate.check_results.order_by("-received_at")[:limit]

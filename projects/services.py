@@ -25,7 +25,7 @@ from audits.services import audit_record, snapshot_build, snapshot_take
 from portal.errors import Conflict, InvalidInput, NotAllowed, StaleVersion
 
 from . import readiness
-from .models import Membership, Project, ProjectGate, SignOff, SignOffRole, Stage
+from .models import CheckResult, Membership, Project, ProjectGate, SignOff, SignOffRole, Stage
 from .selectors import OWN, WRITE, project_readiness, readiness_inputs, user_can
 
 log = logging.getLogger(__name__)
@@ -680,3 +680,118 @@ def stage_update(*, actor, stage, required_roles=None, **changes):
         audit_record(actor=actor, action="stage.updated", project=project, obj=stage, before=before, after=after)
         _mark_changed(project)
     return stage
+
+
+# --- check results -----------------------------------------------------------------------------
+
+CHECK_SOURCE_MAX = 200
+CHECK_IDEMPOTENCY_KEY_MAX = 200
+
+
+def _check_result_state(result):
+    return {
+        "source": result.source,
+        "passed": result.passed,
+        "details": result.details[:500],
+        "idempotency_key": result.idempotency_key,
+    }
+
+
+def _check_result_replay(gate, idempotency_key, request_fingerprint):
+    """The result already recorded under this key, or None; a different request under it is a conflict."""
+    existing = CheckResult.objects.select_related("gate").filter(gate=gate, idempotency_key=idempotency_key).first()
+    if existing is None:
+        return None
+    if existing.request_fingerprint != request_fingerprint:
+        raise Conflict(
+            f"The Idempotency-Key “{idempotency_key}” was already used for a different check result on gate "
+            f"{gate.code}. Use a new key for a new result.",
+            field_errors={"idempotency_key": ["Already used with a different request."]},
+        )
+    existing.created = False
+    return existing
+
+
+def check_result_record(
+    *, actor, gate, passed, source, details="", data=None, idempotency_key="", request_fingerprint=""
+):
+    """Record a pass/fail from an automated source; an automated gate follows it.
+
+    A passing result closes an automated gate, a failing one reopens it, through the same gate
+    save as every other change (new version, audit event, recompute on commit). Waived and
+    not-applicable gates keep their status. With an `idempotency_key`, a retry carrying the same
+    `request_fingerprint` returns the result recorded first (with `.created = False`) and writes
+    nothing; the same key with another fingerprint raises Conflict. Returns the CheckResult, with
+    `.created` telling whether it is new.
+    """
+    source = (source or "").strip()
+    idempotency_key = (idempotency_key or "").strip()
+    errors = {}
+    if not source:
+        errors["source"] = ["Say which system produced this result."]
+    elif len(source) > CHECK_SOURCE_MAX:
+        errors["source"] = [f"At most {CHECK_SOURCE_MAX} characters."]
+    if len(idempotency_key) > CHECK_IDEMPOTENCY_KEY_MAX:
+        errors["idempotency_key"] = [f"At most {CHECK_IDEMPOTENCY_KEY_MAX} characters."]
+    if not isinstance(passed, bool):
+        errors["passed"] = ["true or false."]
+    if data is not None and not isinstance(data, dict):
+        errors["data"] = ["A JSON object."]
+    if errors:
+        raise InvalidInput("The check result was not recorded.", field_errors=errors)
+    _require(actor, gate.project, WRITE)
+    if idempotency_key:
+        replay = _check_result_replay(gate, idempotency_key, request_fingerprint)
+        if replay is not None:
+            return replay
+    try:
+        with transaction.atomic():
+            return _check_result_write(
+                actor=actor,
+                gate=gate,
+                passed=passed,
+                source=source,
+                details=details or "",
+                data=data or {},
+                idempotency_key=idempotency_key,
+                request_fingerprint=request_fingerprint,
+            )
+    except IntegrityError:
+        # A concurrent retry with the same key committed first: answer as a replay of it.
+        if not idempotency_key:
+            raise
+        replay = _check_result_replay(gate, idempotency_key, request_fingerprint)
+        if replay is None:
+            raise
+        return replay
+
+
+def _check_result_write(*, actor, gate, passed, source, details, data, idempotency_key, request_fingerprint):
+    gate = _lock_gate(gate, None)
+    result = CheckResult.objects.create(
+        gate=gate,
+        source=source,
+        passed=passed,
+        details=details,
+        data=data,
+        idempotency_key=idempotency_key,
+        request_fingerprint=request_fingerprint,
+        received_at=timezone.now(),
+    )
+    audit_record(
+        actor=actor,
+        action="check.recorded",
+        project=gate.project,
+        obj=result,
+        object_repr=str(result)[:300],
+        after=_check_result_state(result),
+    )
+    target = readiness.CLOSED if passed else readiness.OPEN
+    if gate.is_automated and gate.status not in (readiness.WAIVED, readiness.NOT_APPLICABLE) and gate.status != target:
+        before = _gate_state(gate)
+        gate.status = target
+        gate.verified_at = result.received_at if passed else None
+        _save_gate(actor, gate, before, "gate.status_changed")
+    result.gate = gate
+    result.created = True
+    return result

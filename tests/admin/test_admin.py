@@ -9,9 +9,18 @@ from projects.models import ProjectGate
 pytestmark = pytest.mark.django_db
 
 ADMIN_MODELS = [
-    "gates/category", "gates/gatetemplate", "gates/gatedefinition", "projects/project", "projects/projectgate",
-    "projects/membership", "projects/stage", "projects/signoffrole", "projects/signoff", "projects/checkresult",
-    "audits/auditevent", "audits/readinesssnapshot",
+    "gates/category",
+    "gates/gatetemplate",
+    "gates/gatedefinition",
+    "projects/project",
+    "projects/projectgate",
+    "projects/membership",
+    "projects/stage",
+    "projects/signoffrole",
+    "projects/signoff",
+    "projects/checkresult",
+    "audits/auditevent",
+    "audits/readinesssnapshot",
 ]
 
 
@@ -33,7 +42,9 @@ def test_project_change_page_shows_gate_inline(staff_client, project):
     assert b"Health check green" in response.content
 
 
-def test_gate_changelist_query_count_does_not_grow_with_rows(staff_client, project, template, owner, django_assert_max_num_queries):
+def test_gate_changelist_query_count_does_not_grow_with_rows(
+    staff_client, project, template, owner, django_assert_max_num_queries
+):
     from audits.services import Actor
     from projects import services
 
@@ -48,8 +59,13 @@ def test_gate_changelist_query_count_does_not_grow_with_rows(staff_client, proje
 
 def gate_form(gate, **changes):
     data = {
-        "status": gate.status, "evidence_url": gate.evidence_url, "evidence_note": gate.evidence_note,
-        "owner": gate.owner_id or "", "due_date": "", "notes": gate.notes, "seen_version": gate.version,
+        "status": gate.status,
+        "evidence_url": gate.evidence_url,
+        "evidence_note": gate.evidence_note,
+        "owner": gate.owner_id or "",
+        "due_date": "",
+        "notes": gate.notes,
+        "seen_version": gate.version,
     }
     data.update(changes)
     return data
@@ -81,16 +97,28 @@ def test_stale_admin_save_is_refused_and_nothing_is_overwritten(staff_client, pr
 
 def test_audit_events_cannot_be_changed_or_deleted_in_admin(staff_client, project):
     event = AuditEvent.objects.first()
-    assert staff_client.post(reverse("admin:audits_auditevent_delete", args=[event.pk]), {"post": "yes"}).status_code == 403
-    assert staff_client.post(reverse("admin:audits_auditevent_change", args=[event.pk]), {"action": "x"}).status_code == 403
+    assert (
+        staff_client.post(reverse("admin:audits_auditevent_delete", args=[event.pk]), {"post": "yes"}).status_code
+        == 403
+    )
+    assert (
+        staff_client.post(reverse("admin:audits_auditevent_change", args=[event.pk]), {"action": "x"}).status_code
+        == 403
+    )
     assert AuditEvent.objects.filter(pk=event.pk, action=event.action).exists()
 
 
 def test_create_project_from_template_in_admin(staff_client, template, staff):
     response = staff_client.post(
         reverse("admin:projects_project_add"),
-        {"name": "Gemini", "slug": "gemini", "description": "", "template": template.pk, "owner": staff.pk,
-         "target_launch_date": ""},
+        {
+            "name": "Gemini",
+            "slug": "gemini",
+            "description": "",
+            "template": template.pk,
+            "owner": staff.pk,
+            "target_launch_date": "",
+        },
     )
     assert response.status_code == 302, response.content[:2000]
     from projects.models import Project

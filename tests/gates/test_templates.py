@@ -16,16 +16,33 @@ pytestmark = pytest.mark.django_db
 
 def load():
     call_command("load_templates", verbosity=0)
-    return GateTemplate.objects.get(key="saas-launch-gates"), GateTemplate.objects.get(key="ecommerce-production-readiness")
+    return GateTemplate.objects.get(key="saas-launch-gates"), GateTemplate.objects.get(
+        key="ecommerce-production-readiness"
+    )
 
 
 def test_saas_template_has_the_33_gates_of_launch_gates_md():
     saas, _ = load()
     codes = list(saas.definitions.order_by("order").values_list("code", flat=True))
-    assert codes == [*(f"T{i}" for i in range(1, 8)), *(f"S{i}" for i in range(1, 8)), *(f"O{i}" for i in range(1, 6)),
-                     *(f"G{i}" for i in range(1, 7)), *(f"I{i}" for i in range(1, 5)), *(f"R{i}" for i in range(1, 4)), "V1"]
+    assert codes == [
+        *(f"T{i}" for i in range(1, 8)),
+        *(f"S{i}" for i in range(1, 8)),
+        *(f"O{i}" for i in range(1, 6)),
+        *(f"G{i}" for i in range(1, 7)),
+        *(f"I{i}" for i in range(1, 5)),
+        *(f"R{i}" for i in range(1, 4)),
+        "V1",
+    ]
     per_category = Counter(saas.definitions.values_list("category__key", flat=True))
-    assert per_category == {"technical": 7, "security": 7, "observability": 5, "gtm": 6, "support": 4, "recovery": 3, "governance": 1}
+    assert per_category == {
+        "technical": 7,
+        "security": 7,
+        "observability": 5,
+        "gtm": 6,
+        "support": 4,
+        "recovery": 3,
+        "governance": 1,
+    }
     assert saas.signoff_roles == ["Backend Lead", "DevOps Lead", "Product Owner"]
     soft = saas.stages[0]
     assert (soft["name"], soft["min_closed"]) == ("Soft launch", 24)
@@ -40,7 +57,12 @@ def test_ecommerce_template_covers_every_area_of_the_checklist():
     assert shop.definitions.count() == 38
     assert shop.definitions.get(code="1.1").severity == "blocker"  # "Implementation Priority: IMMEDIATE"
     assert shop.definitions.get(code="1.3").severity == "critical"  # "BEFORE LAUNCH"
-    assert set(shop.definitions.values_list("category__key", flat=True)) >= {"payments", "security", "orders", "recovery"}
+    assert set(shop.definitions.values_list("category__key", flat=True)) >= {
+        "payments",
+        "security",
+        "orders",
+        "recovery",
+    }
     assert [s["name"] for s in shop.stages] == ["Soft launch", "GA"]
 
 
@@ -55,8 +77,14 @@ def test_loading_again_changes_nothing_and_records_nothing():
 
 def test_a_changed_data_file_updates_its_template(tmp_path):
     saas, _ = load()
-    data = {"key": "saas-launch-gates", "version": 1, "name": "SaaS launch gates", "signoff_roles": [], "stages": [],
-            "gates": [{"code": "T1", "title": "Renamed", "category": "technical", "severity": "low"}]}
+    data = {
+        "key": "saas-launch-gates",
+        "version": 1,
+        "name": "SaaS launch gates",
+        "signoff_roles": [],
+        "stages": [],
+        "gates": [{"code": "T1", "title": "Renamed", "category": "technical", "severity": "low"}],
+    }
     template, changed = services.template_load(actor=Actor.system(), data=data)
     assert changed and template.pk == saas.pk
     assert list(template.definitions.values_list("code", "title", "weight")) == [("T1", "Renamed", 1)]

@@ -37,7 +37,11 @@ def seeded(django_db_setup, django_db_blocker):
 
 def test_five_projects_one_per_example(seeded):
     assert set(Project.objects.values_list("slug", flat=True)) == {
-        "dealix", "batik-shop", "phase7", "store-platform", "atelier",
+        "dealix",
+        "batik-shop",
+        "phase7",
+        "store-platform",
+        "atelier",
     }
     for project in Project.objects.all():
         assert project.gates.exists()
@@ -68,7 +72,11 @@ def test_every_example_project_has_the_documents_statuses(seeded):
     for slug, (closed, partial, open_) in expected.items():
         project = Project.objects.get(slug=slug)
         statuses = list(project.gates.values_list("status", flat=True))
-        assert (statuses.count("closed"), statuses.count("partial"), statuses.count("open")) == (closed, partial, open_), slug
+        assert (statuses.count("closed"), statuses.count("partial"), statuses.count("open")) == (
+            closed,
+            partial,
+            open_,
+        ), slug
 
 
 def test_the_recorded_conditional_go_is_a_current_signoff(seeded):

@@ -1,0 +1,387 @@
+"""What every endpoint under /api/v1/ shares: authentication, scopes, the actor, project access,
+the one JSON error shape and throttling.
+
+Error shape (every 4xx, and the rare 5xx):
+
+    {"status": 412, "code": "precondition_failed", "message": "…", "fields": {"status": ["…"]},
+     "current": {…}}          # only for 409/412 when the current state helps the caller
+
+Scopes: a token's scope grants `read`, `write` (read + write) or `signoff` (read + sign-offs);
+a view declares what it needs with `required_scope` (default: read for safe methods, write
+otherwise). Session-authenticated requests (the UI's own calls) are bound by the user's project
+rights only, and keep CSRF protection.
+"""
+
+import logging
+
+from django.core.exceptions import PermissionDenied
+from django.db import IntegrityError
+from django.http import Http404, JsonResponse
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from rest_framework import exceptions, permissions, status
+from rest_framework.authentication import BaseAuthentication, get_authorization_header
+from rest_framework.authentication import SessionAuthentication as _DRFSessionAuthentication
+from rest_framework.pagination import CursorPagination, PageNumberPagination
+from rest_framework.response import Response
+from rest_framework.throttling import SimpleRateThrottle
+
+from audits.models import Channel
+from audits.services import Actor
+from portal.errors import Conflict, DomainError, StaleVersion
+from projects.selectors import OWN, project_get_for_user, project_list_for_user, user_can
+from projects.selectors import WRITE as WRITE_ACCESS
+from tokens.models import ApiToken
+from tokens.services import token_authenticate
+
+log = logging.getLogger(__name__)
+
+READ, WRITE, SIGNOFF = "read", "write", "signoff"
+
+
+# --- authentication ----------------------------------------------------------------------------
+
+
+class TokenAuthentication(BaseAuthentication):
+    """`Authorization: Bearer pf_…` (or `Token pf_…`). Only the token's SHA-256 is looked up."""
+
+    keywords = (b"bearer", b"token")
+
+    def authenticate(self, request):
+        parts = get_authorization_header(request).split()
+        if not parts or parts[0].lower() not in self.keywords:
+            return None
+        if len(parts) != 2:
+            raise exceptions.AuthenticationFailed("Send the token as `Authorization: Bearer <token>`.")
+        try:
+            raw = parts[1].decode("ascii")
+        except UnicodeDecodeError:
+            raise exceptions.AuthenticationFailed("The token is not valid.") from None
+        token = token_authenticate(raw)
+        if token is None:
+            refuse_throttled_anonymous(request)  # guessing tokens counts against the client's address
+            raise exceptions.AuthenticationFailed("The token is not valid, has expired or was revoked.")
+        return token.user, token
+
+    def authenticate_header(self, request):
+        return 'Bearer realm="api"'
+
+
+# The UI's own calls: the logged-in session, with CSRF enforced on unsafe methods.
+SessionAuthentication = _DRFSessionAuthentication
+
+
+class TokenAuthenticationScheme(OpenApiAuthenticationExtension):
+    target_class = "portal.api_common.TokenAuthentication"
+    name = "tokenAuth"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "A personal API token: `Authorization: Bearer pf_…`.",
+        }
+
+
+def request_token(request):
+    """The ApiToken of the request, or None for a session."""
+    auth = getattr(request, "auth", None)
+    return auth if isinstance(auth, ApiToken) else None
+
+
+# --- permissions -------------------------------------------------------------------------------
+
+
+def required_scope(request, view):
+    declared = getattr(view, "required_scope", None)
+    if isinstance(declared, dict):
+        declared = declared.get(request.method)
+    if declared:
+        return declared
+    return READ if request.method in permissions.SAFE_METHODS else WRITE
+
+
+class ScopePermission(permissions.BasePermission):
+    """An authenticated user; with a token, one whose scope grants what the view needs."""
+
+    message = "This token's scope does not allow this request."
+
+    def has_permission(self, request, view):
+        user = request.user
+        if not (user and user.is_authenticated):
+            refuse_throttled_anonymous(request)
+            return False
+        token = request_token(request)
+        if token is None:
+            return True
+        need = required_scope(request, view)
+        if token.grants(need):
+            return True
+        self.message = f"This token has the “{token.scope}” scope; this request needs “{need}”."
+        return False
+
+
+# --- actor and project access ------------------------------------------------------------------
+
+
+def api_actor(request):
+    """The audits Actor of an API request: the user, on the API channel, with the token's prefix."""
+    token = request_token(request)
+    return Actor(request.user, Channel.API, token_label=token.prefix if token else "")
+
+
+def _token_allows(request, project_id):
+    token = request_token(request)
+    if token is None:
+        return True
+    allowed = token.allowed_project_ids()
+    return allowed is None or project_id in allowed
+
+
+def api_project_get(request, slug, write=False, own=False, queryset=None):
+    """A project the request may see (404 otherwise, also outside a token's project limits);
+    403 when it may see but not write (or own)."""
+    project = project_get_for_user(request.user, slug, queryset=queryset)
+    if not _token_allows(request, project.pk):
+        raise Http404("No such project.")
+    if own and not user_can(request.user, project, OWN):
+        raise PermissionDenied("Only the project's owners may do this.")
+    if write and not user_can(request.user, project, WRITE_ACCESS):
+        raise PermissionDenied("You may view this project but not change it.")
+    return project
+
+
+def api_project_list(request, *, include_archived=True):
+    """The projects the request may see, narrowed to the token's project limits."""
+    qs = project_list_for_user(request.user, include_archived=include_archived)
+    token = request_token(request)
+    if token is not None and token.allowed_project_ids() is not None:
+        qs = qs.filter(pk__in=token.allowed_project_ids())
+    return qs
+
+
+# --- errors ------------------------------------------------------------------------------------
+
+_CODES = {
+    400: "invalid",
+    401: "not_authenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    409: "conflict",
+    412: "precondition_failed",
+    415: "unsupported_media_type",
+    428: "precondition_required",
+    429: "throttled",
+    500: "server_error",
+}
+
+
+def error_body(status_code, message, *, fields=None, code=None, **extra):
+    body = {
+        "status": status_code,
+        "code": code or _CODES.get(status_code, "error"),
+        "message": str(message),
+        "fields": fields or {},
+    }
+    body.update(extra)
+    return body
+
+
+def error_response(status_code, message, *, fields=None, code=None, headers=None, **extra):
+    return Response(
+        error_body(status_code, message, fields=fields, code=code, **extra), status=status_code, headers=headers
+    )
+
+
+class PreconditionRequired(exceptions.APIException):
+    status_code = 428
+    default_detail = "Send an If-Match header with the ETag you last read."
+    default_code = "precondition_required"
+
+
+class PreconditionFailed(exceptions.APIException):
+    status_code = 412
+    default_detail = "The resource changed since you read it; nothing was saved."
+    default_code = "precondition_failed"
+
+    def __init__(self, detail=None, *, current=None):
+        super().__init__(detail)
+        self.current = current
+
+
+def _flatten(detail):
+    """DRF's nested error detail → {field: [messages]} plus a top-level message."""
+    if isinstance(detail, dict):
+        fields = {}
+        for key, value in detail.items():
+            if isinstance(value, dict):
+                for sub, messages in _flatten(value)[1].items():
+                    fields[f"{key}.{sub}"] = messages
+            elif isinstance(value, list):
+                messages = []
+                for i, item in enumerate(value):
+                    if isinstance(item, dict):
+                        for sub, msgs in _flatten(item)[1].items():
+                            fields[f"{key}[{i}].{sub}"] = msgs
+                    else:
+                        messages.append(str(item))
+                if messages:
+                    fields[key] = messages
+            else:
+                fields[key] = [str(value)]
+        general = fields.pop("non_field_errors", None)
+        message = general[0] if general else "The request has invalid fields."
+        return message, fields
+    if isinstance(detail, list):
+        return (str(detail[0]) if detail else "Invalid request."), {}
+    return str(detail), {}
+
+
+def _current(view, obj):
+    """The current state of a conflicting object, as the view would render it."""
+    render = getattr(view, "render_current", None)
+    if obj is None or render is None:
+        return None
+    return render(obj)
+
+
+def api_exception_handler(exc, context):
+    """Map every error raised by an API view to the one JSON shape."""
+    view = context.get("view")
+    if isinstance(exc, StaleVersion):
+        return error_response(412, exc.message, fields=exc.field_errors, current=_current(view, exc.current))
+    if isinstance(exc, Conflict):
+        extra = {}
+        if exc.current is not None:
+            extra["current"] = _current(view, exc.current)
+        return error_response(409, exc.message, fields=exc.field_errors, **extra)
+    if isinstance(exc, DomainError):
+        return error_response(exc.status_code, exc.message, fields=exc.field_errors)
+    if isinstance(exc, Http404):
+        return error_response(404, str(exc) or "Not found.")
+    if isinstance(exc, PermissionDenied):
+        return error_response(403, str(exc) or "You may not do this.")
+    if isinstance(exc, PreconditionFailed):
+        return error_response(412, exc.detail, current=exc.current)
+    if isinstance(exc, exceptions.ValidationError):
+        message, fields = _flatten(exc.detail)
+        return error_response(400, message, fields=fields)
+    if isinstance(exc, exceptions.APIException):
+        headers = {}
+        if getattr(exc, "auth_header", None):
+            headers["WWW-Authenticate"] = exc.auth_header
+        if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
+            headers["Retry-After"] = str(max(1, int(exc.wait + 0.999)))
+        message, fields = _flatten(exc.detail)
+        return error_response(exc.status_code, message, fields=fields, headers=headers)
+    if isinstance(exc, IntegrityError):
+        # A concurrent write won a uniqueness race: the caller may retry.
+        log.info("API write lost a race: %s", exc)
+        return error_response(409, "This clashes with a concurrent change; reload and try again.")
+    log.exception("Unhandled error in an API view", exc_info=exc)
+    return error_response(500, "Something went wrong on our side; it has been logged.")
+
+
+def api_not_found(request, *args, **kwargs):
+    """404 for any unknown URL under /api/v1/, in the same JSON shape."""
+    return JsonResponse(error_body(404, "No such API endpoint."), status=404)
+
+
+# --- throttling --------------------------------------------------------------------------------
+
+
+class _FailOpenThrottle(SimpleRateThrottle):
+    """A throttle that lets requests through when the shared cache is unreachable."""
+
+    def allow_request(self, request, view):
+        try:
+            return super().allow_request(request, view)
+        except Exception:  # the cache (Redis) is down: serving beats refusing everybody
+            log.warning("Throttle cache unavailable; request let through.", exc_info=True)
+            return True
+
+
+class TokenRateThrottle(_FailOpenThrottle):
+    """Per token (or per user for session calls)."""
+
+    scope = "token"
+
+    def get_cache_key(self, request, view):
+        if not (request.user and request.user.is_authenticated):
+            return None
+        token = request_token(request)
+        ident = f"t{token.pk}" if token is not None else f"u{request.user.pk}"
+        return self.cache_format % {"scope": self.scope, "ident": ident}
+
+
+class AnonClientRateThrottle(_FailOpenThrottle):
+    """Per anonymous client address: requests without credentials and with bad tokens.
+
+    Authentication and permission run before throttles in DRF, so a refused anonymous request
+    would never reach this throttle; `refuse_throttled_anonymous` counts those explicitly.
+    """
+
+    scope = "anon"
+    anonymous = False  # set when the caller already knows the request is anonymous
+
+    def get_cache_key(self, request, view):
+        if not self.anonymous and request.user and request.user.is_authenticated:
+            return None
+        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
+
+
+def refuse_throttled_anonymous(request):
+    """Count an anonymous (or badly authenticated) request; 429 once the client is over its rate."""
+    throttle = AnonClientRateThrottle()
+    throttle.anonymous = True
+    if not throttle.allow_request(request, None):
+        raise exceptions.Throttled(wait=throttle.wait())
+
+
+# --- pagination --------------------------------------------------------------------------------
+
+
+class PagePagination(PageNumberPagination):
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 100
+
+
+class AuditCursorPagination(CursorPagination):
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 100
+    ordering = "-id"
+
+
+def etag_value(header):
+    """The opaque value inside an If-Match / If-None-Match header entry ('W/"3"' → '3')."""
+    value = (header or "").strip()
+    if value.startswith("W/"):
+        value = value[2:]
+    return value.strip('"')
+
+
+__all__ = [
+    "READ",
+    "SIGNOFF",
+    "WRITE",
+    "AnonClientRateThrottle",
+    "AuditCursorPagination",
+    "PagePagination",
+    "PreconditionFailed",
+    "PreconditionRequired",
+    "ScopePermission",
+    "SessionAuthentication",
+    "TokenAuthentication",
+    "TokenRateThrottle",
+    "api_actor",
+    "api_exception_handler",
+    "api_not_found",
+    "api_project_get",
+    "api_project_list",
+    "error_body",
+    "error_response",
+    "status",
+]

@@ -1,0 +1,75 @@
+"""FilterSets of /api/v1/ lists. Every filter is a column or an indexed comparison, never a Python loop."""
+
+import django_filters as filters
+from django.db.models import Q
+from django.utils import timezone
+
+from audits.models import AuditEvent, ReadinessSnapshot
+
+from . import readiness
+from .models import Project, ProjectGate
+
+VERDICT_FILTER_CHOICES = [*((v, v) for v in readiness.VERDICTS), ("none", "not computed yet")]
+
+
+class ProjectFilter(filters.FilterSet):
+    verdict = filters.ChoiceFilter(choices=VERDICT_FILTER_CHOICES, method="filter_verdict")
+    stage = filters.CharFilter(field_name="current_stage__name", help_text="Current stage name.")
+    owner = filters.CharFilter(field_name="owner__username", help_text="Owner's username.")
+    lifecycle = filters.ChoiceFilter(choices=Project.Lifecycle.choices)
+    launch_after = filters.DateFilter(field_name="target_launch_date", lookup_expr="gte")
+    launch_before = filters.DateFilter(field_name="target_launch_date", lookup_expr="lte")
+    score_min = filters.NumberFilter(field_name="score", lookup_expr="gte")
+    score_max = filters.NumberFilter(field_name="score", lookup_expr="lte")
+
+    class Meta:
+        model = Project
+        fields = ["verdict", "stage", "owner", "lifecycle", "launch_after", "launch_before", "score_min", "score_max"]
+
+    def filter_verdict(self, queryset, name, value):
+        return queryset.filter(verdict="" if value == "none" else value)
+
+
+class GateFilter(filters.FilterSet):
+    status = filters.MultipleChoiceFilter(choices=[(s, s) for s in readiness.STATUSES])
+    category = filters.CharFilter(field_name="category__key", help_text="Category key, e.g. security.")
+    severity = filters.MultipleChoiceFilter(choices=[(s, s) for s in readiness.SEVERITIES])
+    owner = filters.CharFilter(field_name="owner__username", help_text="Owner's username.")
+    stage = filters.CharFilter(field_name="stage__name", help_text="Stage name.")
+    automated = filters.BooleanFilter(field_name="is_automated")
+    overdue = filters.BooleanFilter(method="filter_overdue", help_text="Past its due date and not done.")
+    stale = filters.BooleanFilter(method="filter_stale", help_text="Closed, but its evidence has expired.")
+
+    class Meta:
+        model = ProjectGate
+        fields = ["status", "category", "severity", "owner", "stage", "automated", "overdue", "stale"]
+
+    DONE = (readiness.CLOSED, readiness.WAIVED, readiness.NOT_APPLICABLE)
+
+    def filter_overdue(self, queryset, name, value):
+        overdue = Q(due_date__lt=timezone.localdate()) & ~Q(status__in=self.DONE)
+        return queryset.filter(overdue) if value else queryset.exclude(overdue)
+
+    def filter_stale(self, queryset, name, value):
+        stale = Q(status=readiness.CLOSED, evidence_expires_at__lte=timezone.now())
+        return queryset.filter(stale) if value else queryset.exclude(stale)
+
+
+class SnapshotFilter(filters.FilterSet):
+    kind = filters.ChoiceFilter(choices=ReadinessSnapshot.Kind.choices)
+    taken_after = filters.IsoDateTimeFilter(field_name="taken_at", lookup_expr="gte")
+    taken_before = filters.IsoDateTimeFilter(field_name="taken_at", lookup_expr="lte")
+
+    class Meta:
+        model = ReadinessSnapshot
+        fields = ["kind", "taken_after", "taken_before"]
+
+
+class AuditEventFilter(filters.FilterSet):
+    action = filters.CharFilter()
+    channel = filters.CharFilter()
+    object_type = filters.CharFilter()
+
+    class Meta:
+        model = AuditEvent
+        fields = ["action", "channel", "object_type"]

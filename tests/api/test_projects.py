@@ -1,0 +1,105 @@
+"""Projects over the API: who sees what, filters, ordering, limits and bounded queries."""
+
+import pytest
+
+from audits.services import Actor
+from projects import services
+
+from .helpers import assert_error_shape
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def second_project(template, owner, run_on_commit):
+    with run_on_commit():
+        return services.project_create_from_template(actor=Actor(owner), template=template, name="Borealis")
+
+
+@pytest.mark.parametrize("persona", ["owner", "editor", "signer", "viewer"])
+def test_members_list_and_read_their_project(request, persona, project, token_client):
+    user = request.getfixturevalue(persona)
+    client = token_client(user)
+    listed = client.get("/api/v1/projects")
+    assert listed.status_code == 200
+    assert [p["slug"] for p in listed.json()["results"]] == ["apollo"]
+    detail = client.get("/api/v1/projects/apollo")
+    assert detail.status_code == 200
+    body = detail.json()
+    assert body["slug"] == "apollo" and body["owner"] == "olivia-owner"
+    assert [s["name"] for s in body["stages"]] == ["Soft launch", "GA"]
+    assert body["verdict"] in ("go", "conditional_go", "no_go")
+
+
+def test_outsider_sees_no_project(outsider, project, token_client):
+    client = token_client(outsider)
+    assert client.get("/api/v1/projects").json()["results"] == []
+    assert_error_shape(client.get("/api/v1/projects/apollo"), 404)
+
+
+def test_staff_sees_every_project(staff, project, second_project, token_client):
+    slugs = [p["slug"] for p in token_client(staff).get("/api/v1/projects").json()["results"]]
+    assert slugs == ["apollo", "borealis"]
+
+
+def test_a_token_limited_to_projects_sees_no_other(owner, project, second_project, token_client):
+    client = token_client(owner, projects=[second_project])
+    assert [p["slug"] for p in client.get("/api/v1/projects").json()["results"]] == ["borealis"]
+    assert_error_shape(client.get("/api/v1/projects/apollo"), 404)
+    assert client.get("/api/v1/projects/borealis").status_code == 200
+
+
+def test_session_authentication_works_for_reads(viewer, project, api):
+    assert api(user=viewer).get("/api/v1/projects/apollo").status_code == 200
+
+
+def test_filters_and_ordering(owner, project, second_project, token_client):
+    client = token_client(owner)
+    verdict = client.get("/api/v1/projects/apollo").json()["verdict"]
+    assert [p["slug"] for p in client.get(f"/api/v1/projects?verdict={verdict}").json()["results"]] == [
+        "apollo",
+        "borealis",
+    ]
+    assert client.get("/api/v1/projects?verdict=go").json()["results"] == []
+    assert [p["slug"] for p in client.get("/api/v1/projects?ordering=-name").json()["results"]] == [
+        "borealis",
+        "apollo",
+    ]
+    assert client.get("/api/v1/projects?score_min=101").json()["results"] == []
+    assert len(client.get("/api/v1/projects?score_min=0&score_max=100").json()["results"]) == 2
+    assert len(client.get("/api/v1/projects?stage=Soft launch").json()["results"]) == 2
+    assert client.get("/api/v1/projects?stage=GA").json()["results"] == []
+    assert len(client.get("/api/v1/projects?owner=olivia-owner").json()["results"]) == 2
+    assert client.get("/api/v1/projects?launch_after=2999-01-01").json()["results"] == []
+    bad = assert_error_shape(client.get("/api/v1/projects?score_min=lots"), 400)
+    assert "score_min" in bad["fields"]
+    assert_error_shape(client.get("/api/v1/projects?verdict=maybe"), 400)
+
+
+def test_page_size_is_capped(owner, project, token_client):
+    body = token_client(owner).get("/api/v1/projects?page_size=100000").json()
+    assert body["count"] == 1
+    assert_error_shape(token_client(owner).get("/api/v1/projects?page=99"), 404)
+
+
+def test_list_queries_do_not_grow_with_page_size(
+    owner, template, run_on_commit, token_client, django_assert_max_num_queries
+):
+    with run_on_commit():
+        for i in range(6):
+            services.project_create_from_template(actor=Actor(owner), template=template, name=f"Project {i}")
+    client = token_client(owner)
+    client.get("/api/v1/projects?page_size=1")  # token's last_used_at written once, outside the count
+    counts = []
+    for size in (1, 50):
+        from django.db import connection
+        from django.test.utils import CaptureQueriesContext
+
+        with CaptureQueriesContext(connection) as ctx:
+            response = client.get(f"/api/v1/projects?page_size={size}")
+        assert response.status_code == 200
+        assert len(response.json()["results"]) == min(size, 6)
+        counts.append(len(ctx.captured_queries))
+    assert counts[0] == counts[1]
+    with django_assert_max_num_queries(5):
+        client.get("/api/v1/projects?page_size=50&ordering=-score")

@@ -439,6 +439,56 @@ def gate_check_results(gate, *, limit=50):
     return gate.check_results.order_by("-received_at")[:limit]
 
 
+def audit_events_for_project(project, *, actor="", action="", since=None, until=None):
+    """The project's audit timeline, newest first, filtered by actor label, action and date range."""
+    from audits.models import AuditEvent
+
+    qs = AuditEvent.objects.filter(project=project)
+    if actor:
+        qs = qs.filter(actor_label=actor)
+    if action:
+        qs = qs.filter(action=action)
+    if since:
+        qs = qs.filter(created_at__date__gte=since)
+    if until:
+        qs = qs.filter(created_at__date__lte=until)
+    return qs.order_by("-id")
+
+
+def audit_filter_choices(project):
+    """Actor labels and actions that occur in the project's history (for the filter menus)."""
+    from audits.models import AuditEvent
+
+    events = AuditEvent.objects.filter(project=project)
+    actors = sorted(set(events.values_list("actor_label", flat=True)))
+    actions = sorted(set(events.values_list("action", flat=True)))
+    return actors, actions
+
+
+def score_history(project, *, limit=500):
+    """(taken_at, score) of the project's latest `limit` snapshots, oldest first."""
+    from audits.models import ReadinessSnapshot
+
+    rows = ReadinessSnapshot.objects.filter(project=project).order_by("-taken_at").values_list("taken_at", "score")
+    return list(reversed(rows[:limit]))
+
+
+def signoff_roles_of(user, project):
+    """The sign-off roles this user holds on the project (none for non-members)."""
+    membership = membership_for(user, project)
+    if membership is None:
+        return []
+    return list(membership.signoff_roles.all())
+
+
+def project_signoff_roles(project):
+    return list(project.signoff_roles.order_by("order", "name"))
+
+
+def waived_gates(project):
+    return gate_list(project).filter(status=readiness.WAIVED)
+
+
 # --- API reads: the per-project lists and objects of /api/v1/ ------------------------------------
 
 
@@ -500,13 +550,6 @@ def snapshot_get(project, snapshot_id):
         return ReadinessSnapshot.objects.get(project=project, pk=snapshot_id)
     except (ReadinessSnapshot.DoesNotExist, ValueError, TypeError):
         raise Http404("No such snapshot.") from None
-
-
-def audit_events_for_project(project):
-    """The project's audit history (the API pages through it by id, newest first)."""
-    from audits.models import AuditEvent
-
-    return AuditEvent.objects.filter(project=project)
 
 
 def readiness_cache_is_current(project, now=None):

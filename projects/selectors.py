@@ -437,3 +437,129 @@ def gate_history(gate):
 
 def gate_check_results(gate, *, limit=50):
     return gate.check_results.order_by("-received_at")[:limit]
+
+
+def audit_events_for_project(project, *, actor="", action="", since=None, until=None):
+    """The project's audit timeline, newest first, filtered by actor label, action and date range."""
+    from audits.models import AuditEvent
+
+    qs = AuditEvent.objects.filter(project=project)
+    if actor:
+        qs = qs.filter(actor_label=actor)
+    if action:
+        qs = qs.filter(action=action)
+    if since:
+        qs = qs.filter(created_at__date__gte=since)
+    if until:
+        qs = qs.filter(created_at__date__lte=until)
+    return qs.order_by("-id")
+
+
+def audit_filter_choices(project):
+    """Actor labels and actions that occur in the project's history (for the filter menus)."""
+    from audits.models import AuditEvent
+
+    events = AuditEvent.objects.filter(project=project)
+    actors = sorted(set(events.values_list("actor_label", flat=True)))
+    actions = sorted(set(events.values_list("action", flat=True)))
+    return actors, actions
+
+
+def score_history(project, *, limit=500):
+    """(taken_at, score) of the project's latest `limit` snapshots, oldest first."""
+    from audits.models import ReadinessSnapshot
+
+    rows = ReadinessSnapshot.objects.filter(project=project).order_by("-taken_at").values_list("taken_at", "score")
+    return list(reversed(rows[:limit]))
+
+
+def signoff_roles_of(user, project):
+    """The sign-off roles this user holds on the project (none for non-members)."""
+    membership = membership_for(user, project)
+    if membership is None:
+        return []
+    return list(membership.signoff_roles.all())
+
+
+def project_signoff_roles(project):
+    return list(project.signoff_roles.order_by("order", "name"))
+
+
+def waived_gates(project):
+    return gate_list(project).filter(status=readiness.WAIVED)
+
+
+# --- API reads: the per-project lists and objects of /api/v1/ ------------------------------------
+
+
+def stage_list(project):
+    """The project's stages in order, with their required sign-off roles."""
+    return Stage.objects.filter(project=project).prefetch_related("required_roles").order_by("order")
+
+
+def stage_get(project, stage_id):
+    try:
+        return stage_list(project).get(pk=stage_id)
+    except (Stage.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such stage.") from None
+
+
+def stage_by_name(project, name):
+    stage = Stage.objects.filter(project=project, name=name).first()
+    if stage is None:
+        raise Http404("No such stage.")
+    return stage
+
+
+def membership_get(project, username):
+    try:
+        return memberships_for_project(project).get(user__username=username)
+    except Membership.DoesNotExist:
+        raise Http404("No such member.") from None
+
+
+def signoff_get(project, signoff_id):
+    try:
+        return signoffs_for_project(project).get(pk=signoff_id)
+    except (SignOff.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such sign-off.") from None
+
+
+def check_results_for_gate(gate):
+    """Every result of one gate, newest first (the API pages through them)."""
+    from .models import CheckResult
+
+    return CheckResult.objects.filter(gate=gate).order_by("-received_at", "-id")
+
+
+def snapshot_list(project):
+    """The project's readiness snapshots, newest first, without the heavy per-gate documents."""
+    from audits.models import ReadinessSnapshot
+
+    return (
+        ReadinessSnapshot.objects.filter(project=project)
+        .defer("reasons", "category_scores", "gates", "signoffs")
+        .order_by("-taken_at", "-id")
+    )
+
+
+def snapshot_get(project, snapshot_id):
+    from audits.models import ReadinessSnapshot
+
+    try:
+        return ReadinessSnapshot.objects.get(project=project, pk=snapshot_id)
+    except (ReadinessSnapshot.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such snapshot.") from None
+
+
+def readiness_cache_is_current(project, now=None):
+    """Whether the project's cached readiness still holds: computed after its last change, and no
+    evidence or waiver of its gates expired since it was computed (expiry changes the verdict
+    without any write)."""
+    if project.computed_at is None or project.computed_seq < project.change_seq:
+        return False
+    now = now or timezone.now()
+    expired_since = Q(evidence_expires_at__gt=project.computed_at, evidence_expires_at__lte=now) | Q(
+        waiver_expires_at__gt=project.computed_at, waiver_expires_at__lte=now
+    )
+    return not ProjectGate.objects.filter(project=project).filter(expired_since).exists()

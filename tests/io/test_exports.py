@@ -1,0 +1,289 @@
+"""Exports: the Markdown decision pack (current state and snapshots, round trip), CSV, JSON and its restore."""
+
+import csv
+import io
+import json
+from datetime import UTC, timedelta
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.db import connection, transaction
+from django.utils import timezone
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from audits.models import AuditEvent, Channel, ReadinessSnapshot
+from audits.services import Actor, audit_verify_chain
+from portal.errors import Conflict, InvalidInput, NotAllowed
+from projects import exports, imports, readiness, services
+from projects.markdown.parser import parse_markdown
+from projects.models import CheckResult, Project, ProjectGate, SignOffRole
+from projects.restore import project_restore
+from projects.selectors import project_readiness
+
+from .conftest import example_text
+
+pytestmark = pytest.mark.django_db
+
+
+def gate(project, code):
+    return ProjectGate.objects.select_related("project").get(project=project, code=code)
+
+
+@pytest.fixture
+def busy_project(project, owner, editor, signer, run_on_commit):
+    """Apollo with history: closed and partial gates, a waiver, an owner and due date, a check
+    result, a sign-off bound to a snapshot, notes with line breaks and a formula-like cell."""
+    with run_on_commit():
+        t2 = gate(project, "T2")
+        services.gate_update(
+            actor=Actor(editor),
+            gate=t2,
+            version=t2.version,
+            status="closed",
+            evidence_url="https://ci.example.com/runs/7",
+            notes="Green for 7 days\nsee the dashboard",
+        )
+        s1 = gate(project, "S1")
+        services.gate_update(actor=Actor(editor), gate=s1, version=s1.version, status="partial", owner=editor)
+        o1 = gate(project, "O1")
+        services.gate_update(
+            actor=Actor(editor), gate=o1, version=o1.version, due_date=timezone.localdate(), notes="=HYPERLINK(1)"
+        )
+        s2 = gate(project, "S2")
+        services.gate_waive(
+            actor=Actor(owner),
+            gate=s2,
+            version=s2.version,
+            reason="Behind the CDN's limits for the beta",
+            expires_at=timezone.now() + timedelta(days=30),
+        )
+        CheckResult.objects.create(gate=gate(project, "T1"), source="ci", passed=False, details="503", data={"n": 1})
+        services.signoff_give(
+            actor=Actor(signer),
+            project=project,
+            stage=project.stages.get(order=1),
+            role=SignOffRole.objects.get(project=project, name="Product Owner"),
+            decision=readiness.CONDITIONAL_GO,
+            comment="Once T1 is green",
+        )
+    project.refresh_from_db()
+    return project
+
+
+# --- The decision pack ------------------------------------------------------------------------
+
+
+def test_decision_pack_has_everything_leadership_reads(busy_project):
+    now = timezone.now()
+    text = exports.export_markdown(busy_project, now=now)
+    result = project_readiness(busy_project, now=now)
+    assert text.startswith("# Apollo: launch decision pack\n")
+    assert f"**Score:** {result.score:g}/100" in text
+    assert f"**Verdict:** {readiness.VERDICT_LABELS[result.verdict]}" in text
+    for reason in result.reasons:
+        assert f"- {reason}" in text
+    assert f"- State hash: `{result.state_hash}`" in text
+    assert f"- Generated at: {now.astimezone(UTC):%Y-%m-%d %H:%M} UTC" in text
+    assert "| Category | Closed | Partial | Open | Waived | N/A | Total | Score |" in text
+    for category in result.categories:
+        assert f"| {category.closed} | {category.partial} | {category.open} | {category.waived} |" in text
+    # Blockers: the open blocker, the partial critical gate; waivers with reason and expiry.
+    blockers = text.split("### Blockers")[1].split("### Waivers")[0]
+    assert "| T1 | Health check green | Blocker | Open |" in blockers
+    assert "| S1 | Secrets in vault | Critical | Partial | eddie-editor |" in blockers
+    waivers = text.split("### Waivers")[1].split("## Gates")[0]
+    expiry = gate(busy_project, "S2").waiver_expires_at
+    assert f"| S2 | Rate limiting | Behind the CDN's limits for the beta | olivia-owner | {expiry:%Y-%m-%d}" in waivers
+    # Sign-offs with their state.
+    signoffs = text.split("## Sign-offs")[1]
+    assert "| Product Owner | Current | CONDITIONAL GO | sam-signer |" in signoffs
+    assert "| Backend Lead | Missing | — |" in signoffs
+    # Gates by category, notes on one line.
+    assert "### Technical" in text and "### Security" in text
+    assert "| T2 | CI green on main | Technical | Closed | Medium | Green for 7 days — see the dashboard |" in text
+
+
+def test_decision_pack_round_trips_to_the_same_gate_states(busy_project, owner, import_new):
+    text = exports.export_markdown(busy_project)
+    document = parse_markdown(text)
+    assert document.unreadable == [] and document.discrepancies == []
+    plan = imports.import_plan(document=document, project=busy_project)
+    assert {g.action for g in plan.gates} == {"unchanged"}
+    assert len(plan.gates) == busy_project.gates.count()
+    # Into a new project: the same gates with the same statuses, categories and severities.
+    copy = import_new(text, name="Apollo copy")
+    assert sorted(copy.gates.values_list("code", "status", "category__key", "severity")) == sorted(
+        busy_project.gates.values_list("code", "status", "category__key", "severity")
+    )
+    assert (document.score, document.verdict) == (busy_project.score, busy_project.verdict)
+    required = busy_project.current_stage.required_roles.values_list("name", flat=True)
+    assert set(document.signoff_roles) == set(required)  # the roles this stage needs
+
+
+@pytest.mark.parametrize("name", ["launch-gates.md", "platform-launch-readiness.md", "phase7-production-readiness.md"])
+def test_imported_examples_export_and_import_back_unchanged(name, import_new):
+    project = import_new(example_text(name), name=name)
+    document = parse_markdown(exports.export_markdown(project))
+    assert len(document.items) == project.gates.count()
+    plan = imports.import_plan(document=document, project=project)
+    assert plan.writes == 0
+
+
+_STATUSES = st.sampled_from(readiness.STATUSES)
+_TITLES = st.lists(
+    st.sampled_from(["Backups", "restore", "drill", "CI", "SLO", "p95", "load", "test", "DNS"]), min_size=1, max_size=5
+)
+_NOTES = st.lists(
+    st.sampled_from(["needs drill", "a|b", "50%", "line\nbreak", "**bold**", "see RUNBOOK.md", ""]), max_size=3
+)
+_CATEGORIES = st.sampled_from(["Technical", "Security", "Payments", "Store Dashboard", "Customer Experience"])
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(_TITLES, _CATEGORIES, _STATUSES, _NOTES), min_size=1, max_size=15))
+def test_any_gate_states_round_trip_through_the_decision_pack(owner, gates):
+    lines = []
+    for n, (words, category, _status, _notes) in enumerate(gates):
+        lines.append(
+            f"## {category}\n| ID | Gate | Status |\n|---|---|---|\n| Q-{n} | {' '.join(words)} {n} | Open |\n"
+        )
+    with transaction.atomic():
+        project = imports.import_new_project(actor=Actor(owner), document=parse_markdown("\n".join(lines)), name="P")
+        for n, (_words, _category, status, notes) in enumerate(gates):
+            g = gate(project, f"Q-{n}")
+            g.notes = "\n".join(notes)  # set directly: any text a gate may hold
+            if status == readiness.WAIVED:
+                g.waiver_reason = "accepted"
+            g.status = status
+            g.save()
+        expected = sorted(project.gates.values_list("code", "status", "category__key"))
+        document = parse_markdown(exports.export_markdown(project))
+        assert imports.import_plan(document=document, project=project).writes == 0
+        copy = imports.import_new_project(actor=Actor(owner), document=document, name="Copy")
+        assert sorted(copy.gates.values_list("code", "status", "category__key")) == expected
+        transaction.set_rollback(True)
+
+
+def test_decision_pack_from_a_snapshot(busy_project, editor, run_on_commit):
+    snapshot = ReadinessSnapshot.objects.filter(project=busy_project, kind="signoff").get()
+    t1 = gate(busy_project, "T1")
+    with run_on_commit():
+        services.gate_update(actor=Actor(editor), gate=t1, version=t1.version, status="closed")
+    busy_project.refresh_from_db()
+    assert busy_project.state_hash != snapshot.state_hash
+    text = exports.export_markdown(busy_project, snapshot=snapshot)
+    assert f"- State hash: `{snapshot.state_hash}`" in text
+    assert f"**Score:** {snapshot.score:g}/100" in text
+    assert f"- From: snapshot {snapshot.pk} (sign-off) taken" in text
+    assert "| T1 | Health check green | Technical | Open | Blocker |" in text  # as it was then
+    document = parse_markdown(text)
+    assert {i.code: i.status for i in document.items} == {g["code"]: g["status"] for g in snapshot.gates}
+    # The current pack shows the change.
+    assert "| T1 | Health check green | Technical | Closed | Blocker |" in exports.export_markdown(busy_project)
+
+
+def test_decision_pack_lists_gates_of_later_stages_too(project, owner):
+    ga = project.stages.get(order=2)
+    t2 = gate(project, "T2")
+    ProjectGate.objects.filter(pk=t2.pk).update(stage=ga)
+    text = exports.export_markdown(project)
+    assert "| T2 | CI green on main | Technical | Open |" in text
+    assert len(parse_markdown(text).items) == 6
+
+
+# --- CSV --------------------------------------------------------------------------------------
+
+
+def test_csv_has_one_row_per_gate_and_defuses_formulas(busy_project):
+    rows = list(csv.DictReader(io.StringIO(exports.export_csv(busy_project))))
+    assert [r["code"] for r in rows] == [
+        g.code for g in busy_project.gates.order_by("category__order", "order", "code")
+    ]
+    assert list(rows[0]) == exports.CSV_COLUMNS
+    by_code = {r["code"]: r for r in rows}
+    assert (by_code["T2"]["status"], by_code["T2"]["evidence_url"]) == ("closed", "https://ci.example.com/runs/7")
+    assert by_code["T2"]["notes"] == "Green for 7 days\nsee the dashboard"
+    assert (by_code["S2"]["status"], by_code["S2"]["waiver_approver"]) == ("waived", "olivia-owner")
+    assert by_code["S1"]["owner"] == "eddie-editor"
+    assert by_code["O1"]["notes"] == "'=HYPERLINK(1)"
+
+
+# --- JSON export and restore ------------------------------------------------------------------
+
+
+def comparable(data):
+    """An export without what a restore cannot keep: database ids and the export time."""
+    data = json.loads(json.dumps(data))
+    data.pop("exported_at")
+    snapshot_index = {s["pk"]: n for n, s in enumerate(data["snapshots"])}
+    gate_code = {str(g["pk"]): g["code"] for g in data["gates"]}
+    for signoff in data["signoffs"]:
+        signoff["snapshot"] = snapshot_index.get(signoff["snapshot"])
+    for event in data["audit_events"]:
+        if event["object_type"] == "projectgate":
+            event["object_id"] = gate_code.get(event["object_id"], "")
+        elif event["object_type"] == "project":
+            event["object_id"] = "the project" if event["object_id"] == str(data["project"]["pk"]) else ""
+        else:
+            event["object_id"] = bool(event["object_id"])
+    for key in ("categories", "signoff_roles", "stages", "memberships", "gates", "check_results", "snapshots"):
+        for row in data[key]:
+            row.pop("pk", None)
+    for row in (data["project"], *data["signoffs"], *data["audit_events"]):
+        row.pop("pk", None)
+    return data
+
+
+def empty_the_database():
+    """Delete every row of every table (TRUNCATE on PostgreSQL, which the audit trigger allows)."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:  # run the deferred foreign-key checks now, or TRUNCATE refuses
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+    call_command("flush", "--noinput", verbosity=0)
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET CONSTRAINTS ALL DEFERRED")
+
+
+def test_json_export_restores_exactly_into_an_empty_database(busy_project):
+    original = exports.export_json(busy_project)
+    text = exports.export_json_text(busy_project)
+    assert original["gates"] and original["snapshots"] and original["signoffs"] and original["check_results"]
+    assert len(original["audit_events"]) == AuditEvent.objects.filter(project=busy_project).count()
+
+    empty_the_database()
+    assert (Project.objects.count(), AuditEvent.objects.count(), get_user_model().objects.count()) == (0, 0, 0)
+
+    restored = project_restore(actor=Actor.system(Channel.CLI), data=json.loads(text), source="apollo.json")
+    again = exports.export_json(restored)
+    last = again["audit_events"].pop()
+    assert (last["action"], last["after"]["gates"]) == ("project.restored", 6)
+    assert comparable(again) == comparable(original)
+    assert audit_verify_chain()[1] is None
+    # The restored rows work: readiness evaluates to the same hash, sign-offs are still current.
+    result = project_readiness(restored)
+    assert result.state_hash == original["project"]["state_hash"]
+    assert {s.role: s.state for s in result.signoffs}["Product Owner"] == readiness.CURRENT
+    assert not get_user_model().objects.get(username="olivia-owner").has_usable_password()
+
+
+def test_restore_refuses_a_taken_slug_other_formats_and_broken_data(busy_project, staff, owner):
+    data = exports.export_json(busy_project)
+    data = json.loads(json.dumps(data, default=str))
+    before = (Project.objects.count(), AuditEvent.objects.count())
+    with pytest.raises(Conflict):
+        project_restore(actor=Actor(staff), data=data)
+    with pytest.raises(InvalidInput):
+        project_restore(actor=Actor(staff), data={"format": "something else"})
+    with pytest.raises(InvalidInput):
+        project_restore(actor=Actor(staff), data={**data, "version": 99})
+    broken = {**data, "project": {**data["project"], "slug": "apollo-2"}, "gates": [{"code": "X"}]}
+    with pytest.raises(InvalidInput):
+        project_restore(actor=Actor(staff), data=broken)
+    with pytest.raises(NotAllowed):
+        project_restore(actor=Actor(owner), data={**data, "project": {**data["project"], "slug": "apollo-3"}})
+    assert (Project.objects.count(), AuditEvent.objects.count()) == before
+    copy = project_restore(actor=Actor(staff), data={**data, "project": {**data["project"], "slug": "apollo-copy"}})
+    assert copy.gates.count() == 6 and copy.memberships.count() == 4

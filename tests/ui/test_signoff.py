@@ -1,0 +1,136 @@
+"""The sign-off page: what is signed, the decision, recent authentication, stale detection."""
+
+import pytest
+from django.urls import reverse
+
+from audits.services import Actor
+from projects import services
+from projects.models import ProjectGate, SignOff, SignOffRole
+
+from .conftest import MEMBERS
+
+pytestmark = pytest.mark.django_db
+
+PASSWORD = "preflight-test-pw"
+
+
+def url(project):
+    return reverse("projects:signoff", args=[project.slug])
+
+
+def reauthenticate(client):
+    response = client.post(reverse("account_reauthenticate"), {"password": PASSWORD})
+    assert response.status_code == 302, response.content.decode()
+
+
+def hash_on_page(client, project):
+    body = client.get(url(project)).content.decode()
+    marker = 'name="state_hash" value="'
+    start = body.index(marker) + len(marker)
+    return body[start : start + 64]
+
+
+@pytest.mark.parametrize("persona", [*MEMBERS, "staff"])
+def test_every_member_sees_what_is_signed(login, project, persona):
+    response = login(persona).get(url(project))
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert "What you are signing" in body
+    assert "Open gates (6)" in body
+    assert "Health check green" in body
+    assert ("Your decision" in body) and (('name="decision"' in body) is (persona in ("owner", "signer")))
+
+
+def test_outsider_gets_404(login, project):
+    assert login("outsider").get(url(project)).status_code == 404
+
+
+def test_signing_asks_for_a_recent_authentication_then_signs(login, project, signer):
+    client = login("signer")
+    state_hash = hash_on_page(client, project)
+    role = SignOffRole.objects.get(project=project, name="Product Owner")
+    data = {"role": role.pk, "decision": "no_go", "comment": "T1 must close first", "state_hash": state_hash}
+    response = client.post(url(project), data)
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("account_reauthenticate"))
+    assert not SignOff.objects.exists()
+    reauthenticate(client)
+    response = client.post(url(project), data)
+    assert response.status_code == 302
+    signoff = SignOff.objects.get()
+    assert (signoff.user, signoff.decision, signoff.comment) == (signer, "no_go", "T1 must close first")
+    assert signoff.state_hash == state_hash
+
+
+def test_comment_is_required_unless_go(login, project):
+    client = login("signer")
+    reauthenticate(client)
+    role = SignOffRole.objects.get(project=project, name="Product Owner")
+    data = {"role": role.pk, "decision": "conditional_go", "comment": "  ", "state_hash": hash_on_page(client, project)}
+    response = client.post(url(project), data)
+    assert response.status_code == 422
+    assert "A comment is required unless the decision is GO." in response.content.decode()
+    assert not SignOff.objects.exists()
+    data.update(decision="go", comment="")
+    assert client.post(url(project), data).status_code == 302
+    assert SignOff.objects.get().decision == "go"
+
+
+def test_a_change_while_reading_refuses_the_signature(login, project, owner):
+    client = login("signer")
+    reauthenticate(client)
+    seen = hash_on_page(client, project)
+    gate = ProjectGate.objects.get(project=project, code="T2")
+    services.gate_update_status(actor=Actor(owner), gate=gate, version=gate.version, status="closed")
+    role = SignOffRole.objects.get(project=project, name="Product Owner")
+    response = client.post(url(project), {"role": role.pk, "decision": "go", "state_hash": seen})
+    assert response.status_code == 409
+    assert "The gates changed while you were reading this page" in response.content.decode()
+    assert not SignOff.objects.exists()
+
+
+@pytest.mark.parametrize("persona", ["editor", "viewer"])
+def test_members_without_a_role_cannot_sign(login, project, persona):
+    client = login(persona)
+    reauthenticate(client)
+    role = SignOffRole.objects.get(project=project, name="Product Owner")
+    response = client.post(url(project), {"role": role.pk, "decision": "go", "state_hash": "x" * 64})
+    assert response.status_code == 403
+    assert not SignOff.objects.exists()
+
+
+def test_stale_signoff_names_the_gates_changed_since(login, project, signer, editor, run_on_commit):
+    role = SignOffRole.objects.get(project=project, name="Product Owner")
+    with run_on_commit():
+        services.signoff_give(
+            actor=Actor(signer), project=project, stage=project.current_stage, role=role, decision="go"
+        )
+    detail = reverse("projects:detail", args=[project.slug])
+    body = login("viewer").get(detail).content.decode()
+    assert 'class="badge signoff--current">Current' in body
+    gate = ProjectGate.objects.get(project=project, code="S2")
+    with run_on_commit():
+        services.gate_update_status(actor=Actor(editor), gate=gate, version=gate.version, status="partial")
+    gate = ProjectGate.objects.get(project=project, code="O1")
+    with run_on_commit():
+        services.gate_update(actor=Actor(editor), gate=gate, version=gate.version, evidence_note="dashboards")
+    gate = ProjectGate.objects.get(project=project, code="O2")
+    with run_on_commit():  # not hashed: does not make the sign-off stale
+        services.gate_update(actor=Actor(editor), gate=gate, version=gate.version, notes="later")
+    body = login("viewer").get(detail).content.decode()
+    assert 'class="badge signoff--stale">Stale' in body
+    assert "Changed since it was given: O1, S2" in body
+    assert "Backend Lead" in body and 'class="badge signoff--missing">Missing' in body
+
+
+def test_withdraw_own_signoff(login, project, signer, run_on_commit):
+    role = SignOffRole.objects.get(project=project, name="Product Owner")
+    signoff = services.signoff_give(
+        actor=Actor(signer), project=project, stage=project.current_stage, role=role, decision="go"
+    )
+    client = login("viewer")
+    withdraw = reverse("projects:signoff_revoke", args=[project.slug, signoff.pk])
+    assert client.post(withdraw).status_code == 403
+    client = login("signer")
+    assert client.post(withdraw).status_code == 302
+    assert not SignOff.objects.exists()

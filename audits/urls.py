@@ -1,9 +1,9 @@
 from django.urls import path
 
-from . import views
+from . import diff_views
 
 app_name = "audits"
 
 urlpatterns = [
-    path("projects/<slug:slug>/changes/", views.snapshot_changes, name="changes"),
+    path("projects/<slug:slug>/changes/", diff_views.snapshot_changes, name="changes"),
 ]

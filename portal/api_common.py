@@ -250,7 +250,11 @@ def api_exception_handler(exc, context):
     """Map every error raised by an API view to the one JSON shape."""
     view = context.get("view")
     if isinstance(exc, StaleVersion):
-        return error_response(412, exc.message, fields=exc.field_errors, current=_current(view, exc.current))
+        etag = getattr(view, "current_etag", None)
+        headers = {"ETag": etag(exc.current)} if etag and exc.current is not None else None
+        return error_response(
+            412, exc.message, fields=exc.field_errors, current=_current(view, exc.current), headers=headers
+        )
     if isinstance(exc, Conflict):
         extra = {}
         if exc.current is not None:

@@ -204,7 +204,7 @@ class GateSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(serializers.ChoiceField(choices=readiness.STATUSES))
     def get_effective_status(self, gate):
-        return gate.effective(self.context.get("now"))
+        return gate.effective(self.context.get("now")).effective_status
 
 
 class GateUpdateSerializer(serializers.Serializer):
@@ -234,6 +234,10 @@ class GateUpdateSerializer(serializers.Serializer):
 class GateWaiveSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=5000)
     expires_at = serializers.DateTimeField()
+
+
+class GateUnwaiveSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=[readiness.OPEN, readiness.PARTIAL], default=readiness.OPEN)
 
 
 class CheckResultInputSerializer(serializers.Serializer):

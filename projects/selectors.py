@@ -487,3 +487,79 @@ def project_signoff_roles(project):
 
 def waived_gates(project):
     return gate_list(project).filter(status=readiness.WAIVED)
+
+
+# --- API reads: the per-project lists and objects of /api/v1/ ------------------------------------
+
+
+def stage_list(project):
+    """The project's stages in order, with their required sign-off roles."""
+    return Stage.objects.filter(project=project).prefetch_related("required_roles").order_by("order")
+
+
+def stage_get(project, stage_id):
+    try:
+        return stage_list(project).get(pk=stage_id)
+    except (Stage.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such stage.") from None
+
+
+def stage_by_name(project, name):
+    stage = Stage.objects.filter(project=project, name=name).first()
+    if stage is None:
+        raise Http404("No such stage.")
+    return stage
+
+
+def membership_get(project, username):
+    try:
+        return memberships_for_project(project).get(user__username=username)
+    except Membership.DoesNotExist:
+        raise Http404("No such member.") from None
+
+
+def signoff_get(project, signoff_id):
+    try:
+        return signoffs_for_project(project).get(pk=signoff_id)
+    except (SignOff.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such sign-off.") from None
+
+
+def check_results_for_gate(gate):
+    """Every result of one gate, newest first (the API pages through them)."""
+    from .models import CheckResult
+
+    return CheckResult.objects.filter(gate=gate).order_by("-received_at", "-id")
+
+
+def snapshot_list(project):
+    """The project's readiness snapshots, newest first, without the heavy per-gate documents."""
+    from audits.models import ReadinessSnapshot
+
+    return (
+        ReadinessSnapshot.objects.filter(project=project)
+        .defer("reasons", "category_scores", "gates", "signoffs")
+        .order_by("-taken_at", "-id")
+    )
+
+
+def snapshot_get(project, snapshot_id):
+    from audits.models import ReadinessSnapshot
+
+    try:
+        return ReadinessSnapshot.objects.get(project=project, pk=snapshot_id)
+    except (ReadinessSnapshot.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such snapshot.") from None
+
+
+def readiness_cache_is_current(project, now=None):
+    """Whether the project's cached readiness still holds: computed after its last change, and no
+    evidence or waiver of its gates expired since it was computed (expiry changes the verdict
+    without any write)."""
+    if project.computed_at is None or project.computed_seq < project.change_seq:
+        return False
+    now = now or timezone.now()
+    expired_since = Q(evidence_expires_at__gt=project.computed_at, evidence_expires_at__lte=now) | Q(
+        waiver_expires_at__gt=project.computed_at, waiver_expires_at__lte=now
+    )
+    return not ProjectGate.objects.filter(project=project).filter(expired_since).exists()

@@ -1,0 +1,320 @@
+"""/api/v1/ gates (ETag / If-Match), waivers, check results (Idempotency-Key) and readiness (ETag / 304).
+
+A gate's ETag is its version. Every write to a gate must carry `If-Match` with the ETag the
+caller read: without it the write is refused with 428, with a stale one with 412 and the current
+gate in the body. Nothing is written in either case.
+"""
+
+import hashlib
+import json
+
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db.models import FETCH_PEERS
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import generics, serializers, status
+from rest_framework.response import Response
+
+from portal.api_common import (
+    PreconditionRequired,
+    api_actor,
+    api_project_get,
+    error_response,
+    etag_value,
+)
+
+from . import services
+from .api_filters import GateFilter
+from .api_serializers import (
+    CheckResultInputSerializer,
+    CheckResultSerializer,
+    GateSerializer,
+    GateUnwaiveSerializer,
+    GateUpdateSerializer,
+    GateWaiveSerializer,
+    ReadinessSerializer,
+)
+from .models import CheckResult, ProjectGate
+from .selectors import (
+    check_results_for_gate,
+    gate_get,
+    gate_list,
+    project_readiness,
+    readiness_cache_is_current,
+)
+
+SLUG = OpenApiParameter("slug", str, OpenApiParameter.PATH, description="Project slug.")
+CODE = OpenApiParameter("code", str, OpenApiParameter.PATH, description="Gate code, e.g. T4.")
+IF_MATCH = OpenApiParameter(
+    "If-Match",
+    str,
+    OpenApiParameter.HEADER,
+    required=True,
+    description='The gate\'s ETag as last read, e.g. `"3"`. Missing: 428. Stale: 412 with the current gate.',
+)
+GATE_WRITE_ERRORS = {
+    400: OpenApiResponse(description="Invalid input, with field messages."),
+    403: OpenApiResponse(description="Viewer, or a token without the write scope."),
+    404: OpenApiResponse(description="No such project or gate."),
+    412: OpenApiResponse(description="Stale If-Match: the body's `current` is the gate as it is now."),
+    428: OpenApiResponse(description="No If-Match header."),
+}
+
+
+def gate_etag(gate):
+    return f'"{gate.version}"'
+
+
+class GateViewMixin:
+    """Shared by the gate views: how a gate is rendered, also as the `current` of a 412."""
+
+    def get_serializer_context(self):
+        return {**super().get_serializer_context(), "now": timezone.now()}
+
+    def render_current(self, gate):
+        gate = gate_get(gate.project, gate.code)
+        return GateSerializer(gate, context={"now": timezone.now()}).data
+
+    def current_etag(self, gate):
+        return gate_etag(gate)
+
+    def gate_response(self, gate, status_code=200):
+        data = GateSerializer(gate, context={"now": timezone.now()}).data
+        return Response(data, status=status_code, headers={"ETag": gate_etag(gate)})
+
+    def expected_version(self, request, gate):
+        """The version the caller read, from If-Match (428 without it)."""
+        header = request.headers.get("If-Match", "").strip()
+        if not header or header == "*":
+            raise PreconditionRequired()
+        values = [etag_value(part) for part in header.split(",")]
+        if str(gate.version) in values:
+            return gate.version
+        # Stale or malformed: let the service compare and refuse with the current state.
+        for value in values:
+            if value.isdigit():
+                return int(value)
+        return 0
+
+
+@extend_schema(tags=["gates"], parameters=[SLUG])
+class GateListView(GateViewMixin, generics.ListAPIView):
+    """The project's gates in display order; filter by status, category, severity, owner, overdue, stale."""
+
+    serializer_class = GateSerializer
+    queryset = ProjectGate.objects.none()  # the schema's model; requests use get_queryset
+    filterset_class = GateFilter
+    ordering_fields = ["code", "status", "severity", "weight", "due_date", "updated_at"]
+
+    def get_queryset(self):
+        project = api_project_get(self.request, self.kwargs["slug"])
+        return gate_list(project).fetch_mode(FETCH_PEERS)
+
+
+@extend_schema(tags=["gates"], parameters=[SLUG, CODE])
+class GateDetailView(GateViewMixin, generics.GenericAPIView):
+    serializer_class = GateSerializer
+
+    @extend_schema(
+        responses={200: GateSerializer, 304: OpenApiResponse(description="Unchanged since the If-None-Match ETag.")}
+    )
+    def get(self, request, slug, code):
+        """A gate, with its version as ETag (send it back as If-Match to change the gate)."""
+        gate = gate_get(api_project_get(request, slug), code)
+        inm = request.headers.get("If-None-Match", "")
+        if inm and str(gate.version) in [etag_value(v) for v in inm.split(",")]:
+            return Response(status=status.HTTP_304_NOT_MODIFIED, headers={"ETag": gate_etag(gate)})
+        return self.gate_response(gate)
+
+    @extend_schema(
+        parameters=[IF_MATCH], request=GateUpdateSerializer, responses={200: GateSerializer, **GATE_WRITE_ERRORS}
+    )
+    def patch(self, request, slug, code):
+        """Change status, evidence, owner, due date or notes. Needs If-Match."""
+        gate = gate_get(api_project_get(request, slug, write=True), code)
+        version = self.expected_version(request, gate)
+        serializer = GateUpdateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        services.gate_update(actor=api_actor(request), gate=gate, version=version, **serializer.validated_data)
+        return self.gate_response(gate_get(gate.project, code))
+
+
+@extend_schema(tags=["gates"], parameters=[SLUG, CODE, IF_MATCH])
+class GateWaiveView(GateViewMixin, generics.GenericAPIView):
+    serializer_class = GateWaiveSerializer
+
+    @extend_schema(request=GateWaiveSerializer, responses={200: GateSerializer, **GATE_WRITE_ERRORS})
+    def post(self, request, slug, code):
+        """Waive a gate until an expiry, with a reason (project owners). Needs If-Match."""
+        gate = gate_get(api_project_get(request, slug, write=True), code)
+        version = self.expected_version(request, gate)
+        serializer = GateWaiveSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        services.gate_waive(
+            actor=api_actor(request), gate=gate, version=version, reason=data["reason"], expires_at=data["expires_at"]
+        )
+        return self.gate_response(gate_get(gate.project, code))
+
+
+@extend_schema(tags=["gates"], parameters=[SLUG, CODE, IF_MATCH])
+class GateUnwaiveView(GateViewMixin, generics.GenericAPIView):
+    serializer_class = GateUnwaiveSerializer
+
+    @extend_schema(
+        request=GateUnwaiveSerializer,
+        responses={200: GateSerializer, 409: OpenApiResponse(description="Not waived."), **GATE_WRITE_ERRORS},
+    )
+    def post(self, request, slug, code):
+        """Lift a gate's waiver (project owners); it returns to open or partial. Needs If-Match."""
+        gate = gate_get(api_project_get(request, slug, write=True), code)
+        version = self.expected_version(request, gate)
+        serializer = GateUnwaiveSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        services.gate_unwaive(
+            actor=api_actor(request), gate=gate, version=version, status=serializer.validated_data["status"]
+        )
+        return self.gate_response(gate_get(gate.project, code))
+
+
+# --- check results -----------------------------------------------------------------------------
+
+IDEMPOTENCY_KEY = OpenApiParameter(
+    "Idempotency-Key",
+    str,
+    OpenApiParameter.HEADER,
+    required=False,
+    description="Makes retries safe: the same key and body return the first response and record nothing new; "
+    "the same key with another body is refused with 409.",
+)
+
+
+def request_fingerprint(data):
+    """A stable digest of a validated request body (key order and whitespace do not matter)."""
+    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), cls=DjangoJSONEncoder)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+@extend_schema(tags=["check results"], parameters=[SLUG, CODE])
+class CheckResultListView(generics.ListAPIView):
+    """Results pushed or probed for one gate, newest first."""
+
+    serializer_class = CheckResultSerializer
+    queryset = CheckResult.objects.none()
+
+    def get_queryset(self):
+        gate = gate_get(api_project_get(self.request, self.kwargs["slug"]), self.kwargs["code"])
+        self.gate = gate
+        return check_results_for_gate(gate).select_related("gate")
+
+    @extend_schema(
+        parameters=[IDEMPOTENCY_KEY],
+        request=CheckResultInputSerializer,
+        responses={
+            201: CheckResultSerializer,
+            400: OpenApiResponse(description="Invalid input, with field messages."),
+            403: OpenApiResponse(description="Viewer, or a token without the write scope."),
+            404: OpenApiResponse(description="No such project or gate."),
+            409: OpenApiResponse(description="Idempotency-Key already used with a different body."),
+        },
+    )
+    def post(self, request, slug, code):
+        """Record a pass or fail from an automated source; an automated gate's status follows it."""
+        gate = gate_get(api_project_get(request, slug, write=True), code)
+        key = request.headers.get("Idempotency-Key", "").strip()
+        if len(key) > services.CHECK_IDEMPOTENCY_KEY_MAX or not key.isprintable():
+            return error_response(
+                400,
+                "The Idempotency-Key header is invalid.",
+                fields={"Idempotency-Key": [f"At most {services.CHECK_IDEMPOTENCY_KEY_MAX} printable characters."]},
+            )
+        serializer = CheckResultInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        result = services.check_result_record(
+            actor=api_actor(request),
+            gate=gate,
+            passed=data["passed"],
+            source=data["source"],
+            details=data["details"],
+            data=data["data"],
+            idempotency_key=key,
+            request_fingerprint=request_fingerprint(data) if key else "",
+        )
+        headers = {"Idempotent-Replayed": "false" if result.created else "true"}
+        return Response(CheckResultSerializer(result).data, status=status.HTTP_201_CREATED, headers=headers)
+
+
+# --- readiness ---------------------------------------------------------------------------------
+
+
+def readiness_body(project, stage, data, computed_at):
+    return {
+        "project": project.slug,
+        "stage": stage.name if stage is not None else None,
+        "score": data["score"],
+        "verdict": data["verdict"],
+        "reasons": data["reasons"],
+        "categories": data["categories"],
+        "signoffs": data["signoffs"],
+        "counts": data["counts"],
+        "state_hash": data["state_hash"],
+        "computed_at": computed_at,
+    }
+
+
+def readiness_etag(body):
+    # computed_at is left out: the same readiness computed twice is the same representation.
+    content = {k: v for k, v in body.items() if k != "computed_at"}
+    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), cls=DjangoJSONEncoder)
+    return '"' + hashlib.sha256(canonical.encode()).hexdigest()[:40] + '"'
+
+
+class ReadinessQuerySerializer(serializers.Serializer):
+    stage = serializers.CharField(required=False, max_length=100, help_text="Stage name; default: the current stage.")
+
+
+@extend_schema(tags=["readiness"], parameters=[SLUG])
+class ReadinessView(generics.GenericAPIView):
+    """Score, verdict, reasons, category breakdown, sign-off state and state hash, for a deploy gate."""
+
+    serializer_class = ReadinessSerializer
+    filter_backends = []
+    pagination_class = None
+
+    @extend_schema(
+        parameters=[
+            ReadinessQuerySerializer,
+            OpenApiParameter("If-None-Match", OpenApiTypes.STR, OpenApiParameter.HEADER, required=False),
+        ],
+        responses={
+            200: ReadinessSerializer,
+            304: OpenApiResponse(description="Unchanged since the If-None-Match ETag."),
+            400: OpenApiResponse(description="Unknown stage."),
+            404: OpenApiResponse(description="No such project."),
+        },
+    )
+    def get(self, request, slug):
+        project = api_project_get(request, slug)
+        query = ReadinessQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        stage = None
+        if "stage" in query.validated_data:
+            stage = project.stages.filter(name=query.validated_data["stage"]).first()
+            if stage is None:
+                return error_response(400, "No such stage in this project.", fields={"stage": ["Unknown stage."]})
+        now = timezone.now()
+        judged = stage or project.current_stage
+        if (stage is None or stage.pk == project.current_stage_id) and readiness_cache_is_current(project, now):
+            body = readiness_body(project, judged, project.readiness, project.computed_at)
+        else:
+            result = project_readiness(project, stage=stage, now=now)
+            judged = judged or project.stages.order_by("order").first()
+            body = readiness_body(project, judged, result.to_dict(), now)
+        etag = readiness_etag(body)
+        headers = {"ETag": etag, "Cache-Control": "private, no-cache", "Vary": "Authorization, Cookie"}
+        inm = request.headers.get("If-None-Match", "")
+        if inm and (inm.strip() == "*" or etag_value(etag) in [etag_value(v) for v in inm.split(",")]):
+            return Response(status=status.HTTP_304_NOT_MODIFIED, headers=headers)
+        return Response(body, headers=headers)

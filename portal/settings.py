@@ -72,6 +72,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Accounts: staff need two-factor authentication for the admin.
+    "portal.accounts.AdminRequiresTwoFactorMiddleware",
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -157,6 +159,11 @@ ACCOUNT_EMAIL_VERIFICATION = "none"
 ACCOUNT_ALLOW_REGISTRATION = env.bool("ACCOUNT_ALLOW_REGISTRATION", default=False)
 ACCOUNT_RATE_LIMITS = {"login_failed": "5/15m/key"}
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+# Accounts: closed sign-up unless allowed, failed logins counted per account, and the
+# "Sign up" link hidden when sign-up is closed.
+ACCOUNT_ADAPTER = "portal.accounts.AccountAdapter"
+ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
+ACCOUNT_REAUTHENTICATION_TIMEOUT = env.int("ACCOUNT_REAUTHENTICATION_TIMEOUT", default=300)
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

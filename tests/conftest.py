@@ -71,7 +71,16 @@ def outsider(db):
 
 @pytest.fixture
 def staff(db):
-    return UserFactory(username="stella-staff", is_staff=True, is_superuser=True)
+    """A superuser with TOTP two-factor enrolled (the admin refuses staff without it).
+
+    `staff.totp_secret` is the enrolled secret, for tests that log in with a code.
+    """
+    from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
+
+    user = UserFactory(username="stella-staff", is_staff=True, is_superuser=True)
+    user.totp_secret = generate_totp_secret()
+    TOTP.activate(user, user.totp_secret)
+    return user
 
 
 @pytest.fixture

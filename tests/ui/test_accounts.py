@@ -1,0 +1,167 @@
+"""Accounts: login, lockout after five failures, TOTP two-factor, recovery codes, password
+change and reset, and the admin behind the same protected login with two-factor required."""
+
+import re
+
+import pytest
+from allauth.mfa.models import Authenticator
+from allauth.mfa.totp.internal.auth import format_hotp_value, hotp_value, yield_hotp_counters_from_time
+from django.core import mail
+from django.urls import reverse
+
+from portal.accounts import LOCKOUT_MESSAGE
+
+pytestmark = pytest.mark.django_db
+
+PASSWORD = "preflight-test-pw"
+LOGIN = reverse("account_login")
+
+
+def totp_now(secret):
+    counter = list(yield_hotp_counters_from_time())[len(list(yield_hotp_counters_from_time())) // 2]
+    return format_hotp_value(hotp_value(secret, counter))
+
+
+def test_login_and_logout(client, owner, project):
+    page = client.get(LOGIN).content.decode()
+    assert 'for="id_login"' in page and 'for="id_password"' in page
+    assert "/accounts/signup/" not in page
+    response = client.post(LOGIN, {"login": owner.username, "password": PASSWORD})
+    assert response.status_code == 302 and response["Location"] == "/"
+    assert 'id="project-apollo"' in client.get("/").content.decode()
+    assert client.post(reverse("account_logout")).status_code == 302
+    assert client.get("/").status_code == 302
+
+
+def test_signup_is_closed_by_default(client):
+    response = client.get(reverse("account_signup"))
+    assert "Sign Up Closed" in response.content.decode()
+    client.post(
+        reverse("account_signup"),
+        {"username": "mallory", "email": "m@example.com", "password1": "x9!long-pass", "password2": "x9!long-pass"},
+    )
+    from django.contrib.auth import get_user_model
+
+    assert not get_user_model().objects.filter(username="mallory").exists()
+
+
+def test_sixth_failed_login_is_refused_even_with_the_right_password(client, owner):
+    for attempt in range(5):
+        response = client.post(LOGIN, {"login": owner.username, "password": f"wrong-{attempt}"})
+        assert response.status_code == 200
+        assert LOCKOUT_MESSAGE not in response.content.decode()
+    response = client.post(LOGIN, {"login": owner.username, "password": PASSWORD})
+    assert response.status_code == 200
+    assert LOCKOUT_MESSAGE in response.content.decode()
+    assert "_auth_user_id" not in client.session
+
+
+def test_lockout_counts_username_and_email_as_one_account(client, owner, editor):
+    for attempt in range(3):
+        client.post(LOGIN, {"login": owner.username, "password": f"wrong-{attempt}"})
+    for attempt in range(2):
+        client.post(LOGIN, {"login": owner.email.upper(), "password": f"wrong-{attempt}"})
+    response = client.post(LOGIN, {"login": owner.email, "password": PASSWORD})
+    assert LOCKOUT_MESSAGE in response.content.decode()
+    # Another account is not affected.
+    response = client.post(LOGIN, {"login": editor.username, "password": PASSWORD})
+    assert response.status_code == 302
+
+
+def test_admin_login_goes_through_the_site_login(client):
+    response = client.get(reverse("admin:login"))
+    assert response.status_code == 302
+    assert response["Location"].startswith(LOGIN)
+    response = client.get(reverse("admin:index"))
+    assert response.status_code == 302
+
+
+def test_admin_lockout_applies_too(client, staff):
+    for attempt in range(5):
+        client.post(f"{LOGIN}?next=/admin/", {"login": staff.username, "password": f"wrong-{attempt}"})
+    response = client.post(f"{LOGIN}?next=/admin/", {"login": staff.username, "password": PASSWORD})
+    assert LOCKOUT_MESSAGE in response.content.decode()
+    assert client.get(reverse("admin:index")).status_code == 302
+
+
+def test_staff_without_two_factor_is_sent_to_enrol(client, django_user_model):
+    user = django_user_model.objects.create_user("nick-staff", "nick@example.com", PASSWORD, is_staff=True)
+    client.force_login(user)
+    response = client.get(reverse("admin:index"))
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("mfa_activate_totp"))
+    Authenticator.objects.create(user=user, type=Authenticator.Type.TOTP, data={"secret": "x"})
+    assert client.get(reverse("admin:index")).status_code == 200
+
+
+def test_non_staff_cannot_use_the_admin(client, owner):
+    client.force_login(owner)
+    response = client.get(reverse("admin:index"))
+    assert response.status_code == 302 and response["Location"].startswith(reverse("admin:login"))
+    assert client.get(reverse("admin:login")).status_code == 403
+
+
+def test_totp_login_and_code_reuse_is_refused(client, staff):
+    response = client.post(LOGIN, {"login": staff.username, "password": PASSWORD})
+    assert response.status_code == 302
+    assert response["Location"] == reverse("mfa_authenticate")
+    assert "_auth_user_id" not in client.session
+    code = totp_now(staff.totp_secret)
+    response = client.post(reverse("mfa_authenticate"), {"code": code})
+    assert response.status_code == 302
+    assert client.get(reverse("admin:index")).status_code == 200
+    client.post(reverse("account_logout"))
+    # The same code, a second time, within its period: refused.
+    client.post(LOGIN, {"login": staff.username, "password": PASSWORD})
+    response = client.post(reverse("mfa_authenticate"), {"code": code})
+    assert response.status_code == 200
+    assert "Incorrect code" in response.content.decode()
+    assert "_auth_user_id" not in client.session
+
+
+def test_enrol_totp_and_use_a_recovery_code(client, owner):
+    client.post(LOGIN, {"login": owner.username, "password": PASSWORD})
+    client.post(reverse("account_reauthenticate"), {"password": PASSWORD})
+    page = client.get(reverse("mfa_activate_totp")).content.decode()
+    secret = re.search(r'id="authenticator_secret"[^>]*value="([A-Z2-7]+)"', page) or re.search(r"([A-Z2-7]{32})", page)
+    assert secret, page
+    response = client.post(reverse("mfa_activate_totp"), {"code": totp_now(secret.group(1))})
+    assert response.status_code == 302
+    assert Authenticator.objects.filter(user=owner, type="totp").exists()
+    codes_page = client.get(reverse("mfa_view_recovery_codes")).content.decode()
+    from allauth.mfa.recovery_codes.internal.auth import RecoveryCodes
+
+    codes = RecoveryCodes(Authenticator.objects.get(user=owner, type="recovery_codes")).get_unused_codes()
+    assert len(codes) >= 8
+    assert all(code in codes_page for code in codes)
+    client.post(reverse("account_logout"))
+    client.post(LOGIN, {"login": owner.username, "password": PASSWORD})
+    response = client.post(reverse("mfa_authenticate"), {"code": codes[0]})
+    assert response.status_code == 302
+    assert "_auth_user_id" in client.session
+
+
+def test_password_change(client, owner):
+    client.force_login(owner)
+    page = client.get(reverse("account_change_password"))
+    assert page.status_code == 200
+    response = client.post(
+        reverse("account_change_password"),
+        {"oldpassword": "wrong", "password1": "N3w-launch-pass!", "password2": "N3w-launch-pass!"},
+    )
+    assert response.status_code == 200 and 'id="id_oldpassword_errors"' in response.content.decode()
+    response = client.post(
+        reverse("account_change_password"),
+        {"oldpassword": PASSWORD, "password1": "N3w-launch-pass!", "password2": "N3w-launch-pass!"},
+    )
+    assert response.status_code == 302
+    owner.refresh_from_db()
+    assert owner.check_password("N3w-launch-pass!")
+
+
+def test_password_reset_sends_a_mail(client, owner):
+    response = client.post(reverse("account_reset_password"), {"email": owner.email})
+    assert response.status_code == 302
+    assert len(mail.outbox) == 1
+    assert owner.email in mail.outbox[0].to
+    assert "/accounts/password/reset/key/" in mail.outbox[0].body

@@ -15,6 +15,8 @@ urlpatterns = [
     re_path(r"^api/v1/", api_not_found),
     # Import and export of readiness documents (before the project pages: "projects/new/import/").
     path("", include("projects.urls_io")),
+    # People's own API tokens.
+    path("tokens/", include("tokens.urls")),
     # Web UI: portfolio, projects, gates, sign-offs, history.
     path("", include("projects.urls")),
 ]

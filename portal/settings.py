@@ -267,7 +267,11 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
-    "ENUM_NAME_OVERRIDES": {"VerdictEnum": "projects.readiness.VERDICTS"},
+    "ENUM_NAME_OVERRIDES": {
+        "VerdictEnum": "projects.readiness.VERDICTS",
+        # A gate's status, wherever it appears (gates, import previews).
+        "GateStatusEnum": "projects.models.STATUS_CHOICES",
+    },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "portal.api_common.schema_error_responses",

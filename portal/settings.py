@@ -311,6 +311,10 @@ SPECTACULAR_SETTINGS = {
         "NotificationKindEnum": "notifications.models.Kind",
         "SnapshotKindEnum": "audits.models.ReadinessSnapshot.Kind",
     },
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "portal.api_common.schema_error_responses",
+    ],
 }
 
 LOGGING = {

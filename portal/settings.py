@@ -308,6 +308,10 @@ SPECTACULAR_SETTINGS = {
         # A gate's status, wherever it appears (gates, import previews).
         "GateStatusEnum": "projects.models.STATUS_CHOICES",
     },
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "portal.api_common.schema_error_responses",
+    ],
 }
 
 LOGGING = {

@@ -13,6 +13,10 @@ urlpatterns = [
     # REST API; unknown URLs under it answer 404 in the API's JSON error shape.
     path("api/v1/", include("portal.api_urls")),
     re_path(r"^api/v1/", api_not_found),
+    # Import and export of readiness documents (before the project pages: "projects/new/import/").
+    path("", include("projects.urls_io")),
+    # People's own API tokens.
+    path("tokens/", include("tokens.urls")),
     # Web UI: portfolio, projects, gates, sign-offs, history.
     path("", include("projects.urls")),
 ]

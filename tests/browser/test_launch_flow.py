@@ -8,7 +8,9 @@ import pytest
 
 from projects.models import SignOff
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+# Serialized rollback: the seeded categories come back for the tests after this one, and the flush
+# at the end does not recreate content types that a later serialized test restores itself.
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
 PASSWORD = "preflight-test-pw"
 

@@ -3,7 +3,7 @@
 Other apps add their endpoints with one `path("", include("<app>.api_urls"))` line each.
 """
 
-from django.urls import path
+from django.urls import include, path
 from django.utils.csp import CSP
 from django.views.decorators.csp import csp_override
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
@@ -66,4 +66,6 @@ urlpatterns = [
     path("gate-templates/<int:id>", api_views.GateTemplateDetailView.as_view(), name="gate-template-detail"),
     path("categories", api_views.CategoryListView.as_view(), name="category-list"),
     # Endpoints of other apps: one include line each, below.
+    # Markdown import and exports.
+    path("", include("projects.io_api_urls")),
 ]

@@ -58,6 +58,8 @@ INSTALLED_APPS = [
     "audits",
     # API tokens for integrations (/api/v1/).
     "tokens",
+    # Automation: notifications, webhooks.
+    "notifications",
 ]
 
 MIDDLEWARE = [
@@ -138,6 +140,40 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_TIMEZONE = "UTC"
 # Seconds a recompute waits so that a burst of changes to one project is computed once.
 PREFLIGHT_RECOMPUTE_DELAY = env.float("PREFLIGHT_RECOMPUTE_DELAY", default=2.0)
+
+# --- Automation: periodic work, notifications, webhooks ------------------------------------------
+from celery.schedules import crontab  # noqa: E402
+
+# Seconds the event dispatcher waits so that a burst of changes is fanned out in one run.
+PREFLIGHT_DISPATCH_DELAY = env.float("PREFLIGHT_DISPATCH_DELAY", default=1.0)
+# Owners are reminded of gates due within this many days (and of overdue ones), once a day.
+PREFLIGHT_DUE_REMINDER_DAYS = env.int("PREFLIGHT_DUE_REMINDER_DAYS", default=3)
+# Owners and approvers are warned this many days before a waiver expires.
+PREFLIGHT_WAIVER_WARNING_DAYS = env.int("PREFLIGHT_WAIVER_WARNING_DAYS", default=3)
+WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10.0)
+WEBHOOK_MAX_ATTEMPTS = env.int("WEBHOOK_MAX_ATTEMPTS", default=6)
+WEBHOOK_RETRY_BASE_SECONDS = env.float("WEBHOOK_RETRY_BASE_SECONDS", default=30.0)
+WEBHOOK_RETRY_MAX_SECONDS = env.float("WEBHOOK_RETRY_MAX_SECONDS", default=3600.0)
+# A subscription is disabled (and its owners told) after this many deliveries in a row gave up.
+WEBHOOK_DISABLE_AFTER_FAILURES = env.int("WEBHOOK_DISABLE_AFTER_FAILURES", default=5)
+CELERY_BEAT_SCHEDULE = {
+    "recompute-due-projects": {"task": "projects.tasks.recompute_due_projects", "schedule": 60.0},
+    "dispatch-events": {"task": "notifications.tasks.dispatch_events", "schedule": 60.0},
+    "expire-evidence": {"task": "projects.tasks.expire_evidence", "schedule": 300.0},
+    "expire-waivers": {"task": "projects.tasks.expire_waivers", "schedule": 300.0},
+    "probe-due-checks": {"task": "projects.tasks.probe_due_checks", "schedule": 60.0},
+    "retry-due-webhooks": {"task": "notifications.tasks.retry_due_webhooks", "schedule": 60.0},
+    "send-notification-emails": {"task": "notifications.tasks.send_notification_emails", "schedule": 300.0},
+    "send-waiver-warnings": {"task": "notifications.tasks.send_waiver_warnings", "schedule": crontab(minute=15)},
+    # Hourly, and idempotent by a constraint: a day missed while beat was down is still taken.
+    "take-daily-snapshots": {"task": "projects.tasks.take_daily_snapshots", "schedule": crontab(minute=5)},
+    "send-due-reminders": {"task": "notifications.tasks.send_due_reminders", "schedule": crontab(hour=8, minute=0)},
+    "send-daily-digests": {"task": "notifications.tasks.send_daily_digests", "schedule": crontab(hour=7, minute=0)},
+    "send-weekly-digest": {
+        "task": "notifications.tasks.send_weekly_digest",
+        "schedule": crontab(day_of_week="mon", hour=7, minute=30),
+    },
+}
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -267,7 +303,11 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
-    "ENUM_NAME_OVERRIDES": {"VerdictEnum": "projects.readiness.VERDICTS"},
+    "ENUM_NAME_OVERRIDES": {
+        "VerdictEnum": "projects.readiness.VERDICTS",
+        # A gate's status, wherever it appears (gates, import previews).
+        "GateStatusEnum": "projects.models.STATUS_CHOICES",
+    },
 }
 
 LOGGING = {

@@ -17,6 +17,9 @@ urlpatterns = [
     path("", include("projects.urls_io")),
     # People's own API tokens.
     path("tokens/", include("tokens.urls")),
+    # Automation: notifications, preferences, webhooks, "what changed" diffs.
+    path("", include("notifications.urls")),
+    path("", include("audits.urls")),
     # Web UI: portfolio, projects, gates, sign-offs, history.
     path("", include("projects.urls")),
 ]

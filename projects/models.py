@@ -201,7 +201,13 @@ class ProjectGate(models.Model):
     )
     waiver_expires_at = models.DateTimeField(null=True, blank=True)
     is_automated = models.BooleanField(default=False)
+    # An HTTP check probed on a schedule (see projects/checks.py for its shape and validation).
     check_spec = models.JSONField(null=True, blank=True)
+    # When the HTTP check was last probed: the schedule probes gates whose interval has passed.
+    check_probed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # When the evidence-expiry task handled this gate's lapse. Re-verifying moves
+    # evidence_expires_at past it, so the next lapse is handled again (and only once).
+    evidence_lapse_handled_at = models.DateTimeField(null=True, blank=True, editable=False)
     order = models.PositiveIntegerField(default=0)
     version = models.PositiveIntegerField(default=1)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -224,6 +230,7 @@ class ProjectGate(models.Model):
             models.Index(fields=["status", "evidence_expires_at"], name="projectgate_evidence_expiry"),
             models.Index(fields=["status", "waiver_expires_at"], name="projectgate_waiver_expiry"),
             models.Index(fields=["due_date"], name="projectgate_due_date"),
+            models.Index(fields=["is_automated", "check_probed_at"], name="projectgate_check_schedule"),
         ]
 
     def __str__(self):
@@ -244,6 +251,20 @@ class ProjectGate(models.Model):
 
     def get_absolute_url(self):
         return reverse("projects:gate", args=[self.project.slug, self.code])
+
+    def clean(self):
+        from django.core.exceptions import ValidationError
+
+        from portal.errors import InvalidInput
+
+        from .checks import check_spec_clean
+
+        if self.check_spec is not None:
+            try:
+                self.check_spec = check_spec_clean(self.check_spec)
+            except InvalidInput as exc:
+                raise ValidationError({"check_spec": [exc.message, *sum(exc.field_errors.values(), [])]}) from None
+            self.is_automated = True
 
     def as_rule_input(self, stage_order=None):
         """The plain-data view of this gate that the readiness rules read."""

@@ -571,7 +571,7 @@ def readiness_recompute(*, project_ids, now=None, force=False, batch_size=500):
         if not due:
             continue
         inputs = readiness_inputs(due)
-        rows, snapshots = [], []
+        rows, snapshots, moved_from = [], [], []
         for pid, (stage, gates, signoffs, category_order, seq) in inputs.items():
             result = readiness.evaluate(gates, stage, signoffs, now, category_order=category_order)
             data = result.to_dict()
@@ -588,6 +588,7 @@ def readiness_recompute(*, project_ids, now=None, force=False, batch_size=500):
             )
             old = cached[pid]
             if (old["state_hash"], old["score"], old["verdict"]) != (result.state_hash, result.score, result.verdict):
+                moved_from.append({k: old[k] for k in ("state_hash", "score", "verdict")})
                 snapshots.append(
                     snapshot_build(
                         project_id=pid,
@@ -600,8 +601,18 @@ def readiness_recompute(*, project_ids, now=None, force=False, batch_size=500):
         with transaction.atomic():
             _write_readiness(rows)
             ReadinessSnapshot.objects.bulk_create(snapshots)
+            _announce_moves(snapshots, moved_from)
         written += len(rows)
     return written
+
+
+def _announce_moves(snapshots, moved_from):
+    """After commit, tell people and webhooks about readiness that moved (not a first compute)."""
+    from notifications.tasks import readiness_moved
+
+    for snapshot, before in zip(snapshots, moved_from, strict=True):
+        if before["state_hash"] and snapshot.pk:
+            readiness_moved.delay_on_commit(snapshot.pk, before)
 
 
 def _write_readiness(rows):

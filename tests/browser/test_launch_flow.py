@@ -67,7 +67,7 @@ def test_launch_flow(browser, live_server, project, owner, editor, screenshot):
     screenshot(page, "04-gates-changed-in-place")
 
     # Sign off: the page shows what is signed, the signature asks for the password again.
-    page.get_by_role("link", name="Sign-off").click()
+    page.get_by_role("link", name="Sign-off", exact=True).click()
     page.wait_for_url(re.compile(r".*/sign-off/$"))
     assert "Open gates (4)" in page.content()
     screenshot(page, "05-signoff")

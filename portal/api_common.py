@@ -389,3 +389,55 @@ __all__ = [
     "error_response",
     "status",
 ]
+
+
+# --- schema ------------------------------------------------------------------------------------
+
+ERROR_SCHEMA = {
+    "type": "object",
+    "description": "The one error shape of every 4xx (and 5xx) answer.",
+    "required": ["status", "code", "message", "fields"],
+    "properties": {
+        "status": {"type": "integer", "description": "The HTTP status, repeated."},
+        "code": {"type": "string", "description": "Stable machine-readable code, e.g. precondition_failed."},
+        "message": {"type": "string", "description": "What went wrong, for people."},
+        "fields": {
+            "type": "object",
+            "description": "Messages per input field (or header / query parameter).",
+            "additionalProperties": {"type": "array", "items": {"type": "string"}},
+        },
+        "current": {
+            "type": "object",
+            "nullable": True,
+            "additionalProperties": True,
+            "description": "On 409/412: the current state of the object the write clashed with.",
+        },
+    },
+}
+
+_DEFAULT_ERRORS = {
+    "400": "Invalid input or query parameters; `fields` says which.",
+    "401": "No valid credentials (send `Authorization: Bearer <token>`).",
+    "403": "The user or the token's scope may not do this.",
+    "404": "No such object, or not visible to this user or token.",
+    "429": "Too many requests; retry after the number of seconds in `Retry-After`.",
+}
+_WRITE_ERRORS = {"415": "Send JSON (`Content-Type: application/json`)."}
+
+
+def schema_error_responses(result, generator, request, public):
+    """drf-spectacular post-processing: every operation documents the error shape for its 4xx."""
+    result.setdefault("components", {}).setdefault("schemas", {})["Error"] = ERROR_SCHEMA
+    content = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+    for operations in result.get("paths", {}).values():
+        for method, operation in operations.items():
+            if method not in ("get", "post", "put", "patch", "delete"):
+                continue
+            responses = operation.setdefault("responses", {})
+            defaults = {**_DEFAULT_ERRORS, **(_WRITE_ERRORS if method in ("post", "put", "patch") else {})}
+            for code, description in defaults.items():
+                responses.setdefault(code, {"description": description})
+            for code, response in responses.items():
+                if code[0] in "45" and "content" not in response:
+                    response["content"] = content
+    return result

@@ -272,7 +272,9 @@ def readiness_etag(body):
 
 
 class ReadinessQuerySerializer(serializers.Serializer):
-    stage = serializers.CharField(required=False, max_length=100, help_text="Stage name; default: the current stage.")
+    stage = serializers.CharField(
+        required=False, allow_blank=True, max_length=100, help_text="Stage name; empty or absent: the current stage."
+    )
 
 
 @extend_schema(tags=["readiness"], parameters=[SLUG])
@@ -300,7 +302,7 @@ class ReadinessView(generics.GenericAPIView):
         query = ReadinessQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         stage = None
-        if "stage" in query.validated_data:
+        if query.validated_data.get("stage"):
             stage = project.stages.filter(name=query.validated_data["stage"]).first()
             if stage is None:
                 return error_response(400, "No such stage in this project.", fields={"stage": ["Unknown stage."]})

@@ -23,6 +23,7 @@ class UsernameField(serializers.SlugRelatedField):
     def __init__(self, **kwargs):
         kwargs.setdefault("slug_field", "username")
         kwargs.setdefault("read_only", True)
+        kwargs.setdefault("allow_null", True)
         super().__init__(**kwargs)
 
 
@@ -85,8 +86,8 @@ class GateTemplateDetailSerializer(GateTemplateSerializer):
 
 class ProjectSerializer(serializers.ModelSerializer):
     owner = UsernameField()
-    template = serializers.SlugRelatedField(slug_field="key", read_only=True)
-    current_stage = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    template = serializers.SlugRelatedField(slug_field="key", read_only=True, allow_null=True)
+    current_stage = serializers.SlugRelatedField(slug_field="name", read_only=True, allow_null=True)
     verdict = serializers.CharField(
         read_only=True, help_text="GO, CONDITIONAL_GO, NO_GO, or empty before the first computation."
     )
@@ -165,9 +166,10 @@ class ProjectUpdateSerializer(serializers.Serializer):
 
 class GateSerializer(serializers.ModelSerializer):
     category = serializers.SlugRelatedField(slug_field="key", read_only=True)
-    stage = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    stage = serializers.SlugRelatedField(slug_field="name", read_only=True, allow_null=True)
     owner = UsernameField()
     waiver_approver = UsernameField()
+    evidence_url = serializers.CharField(read_only=True, help_text="An http(s) link, or empty.")
     effective_status = serializers.SerializerMethodField()
     is_overdue = serializers.BooleanField(read_only=True)
 

@@ -45,6 +45,11 @@ def browser(chromium_path, monkeypatch):
             yield instance
         finally:
             instance.close()
+            # Connections opened while Playwright's loop ran belong to that context: close them
+            # here, so the test database can be dropped at the end of the run.
+            from django.db import connections
+
+            connections.close_all()
 
 
 @pytest.fixture

@@ -16,6 +16,8 @@ ROOT = Path(__file__).resolve().parent.parent
 BENCHMARKS = ["bench.recompute"]
 # Markdown import and export of a 2,000-item document.
 BENCHMARKS.append("bench.importer")
+# Web pages: the portfolio dashboard over every project, and one project page.
+BENCHMARKS.append("bench.pages")
 
 
 def bench_databases():

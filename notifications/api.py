@@ -179,6 +179,7 @@ class NotificationReadView(generics.GenericAPIView):
 class PreferenceView(generics.GenericAPIView):
     serializer_class = PreferenceSerializer
     queryset = NotificationPreference.objects.none()  # the schema's model
+    pagination_class = None
 
     def _table(self, request):
         return [{"kind": k, "label": label, "delivery": d} for k, label, d in services.preference_table(request.user)]

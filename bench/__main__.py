@@ -14,6 +14,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCHMARKS = ["bench.recompute"]
+# The REST API under gunicorn (PostgreSQL only).
+BENCHMARKS.append("bench.api_bench")
 
 
 def bench_databases():

@@ -16,6 +16,8 @@ ROOT = Path(__file__).resolve().parent.parent
 BENCHMARKS = ["bench.recompute"]
 # The REST API under gunicorn (PostgreSQL only).
 BENCHMARKS.append("bench.api_bench")
+# Markdown import and export of a 2,000-item document.
+BENCHMARKS.append("bench.importer")
 
 
 def bench_databases():

@@ -68,4 +68,6 @@ urlpatterns = [
     # Endpoints of other apps: one include line each, below.
     # Markdown import and exports.
     path("", include("projects.io_api_urls")),
+    # Notifications, preferences, webhooks, sign-off requests, snapshot diffs.
+    path("", include("notifications.api_urls")),
 ]

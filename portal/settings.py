@@ -307,6 +307,9 @@ SPECTACULAR_SETTINGS = {
         "VerdictEnum": "projects.readiness.VERDICTS",
         # A gate's status, wherever it appears (gates, import previews).
         "GateStatusEnum": "projects.models.STATUS_CHOICES",
+        # Automation: kinds of notification, and of snapshot (both fields are named "kind").
+        "NotificationKindEnum": "notifications.models.Kind",
+        "SnapshotKindEnum": "audits.models.ReadinessSnapshot.Kind",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",

@@ -15,7 +15,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
@@ -269,12 +269,7 @@ def import_into_project(*, actor, project, document, source="", expected_fingerp
     creates = _new_gates(actor, project, plan, now)
     updated = _updated_gates(plan, now)
     created = ProjectGate.objects.bulk_create(creates, batch_size=500)
-    if updated:
-        ProjectGate.objects.bulk_update(
-            [gate for gate, _ in updated],
-            [*_UPDATED_FIELDS, "waiver_approver", "version", "updated_at"],
-            batch_size=500,
-        )
+    _write_updated_gates([gate for gate, _ in updated])
     events = [
         audit_build(actor=actor, action="gate.imported", project=project, obj=gate, after=_gate_state(gate))
         for gate in created
@@ -301,6 +296,25 @@ def import_into_project(*, actor, project, document, source="", expected_fingerp
     )
     _mark_changed(project)
     return plan
+
+
+def _write_updated_gates(gates):
+    """Save the changed fields of many locked gates: one parameterised UPDATE per gate, sent as one
+    batch. (bulk_update's CASE expressions take seconds to build for 2,000 gates.)"""
+    if not gates:
+        return
+    fields = [
+        ProjectGate._meta.get_field(name) for name in (*_UPDATED_FIELDS, "waiver_approver", "version", "updated_at")
+    ]
+    quote = connection.ops.quote_name
+    sql = (
+        f"UPDATE {quote(ProjectGate._meta.db_table)} SET "
+        + ", ".join(f"{quote(f.column)} = %s" for f in fields)
+        + f" WHERE {quote(ProjectGate._meta.pk.column)} = %s"
+    )
+    rows = [[f.get_db_prep_save(getattr(gate, f.attname), connection) for f in fields] + [gate.pk] for gate in gates]
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, rows)
 
 
 def _new_gates(actor, project, plan, now):

@@ -8,7 +8,7 @@ from collections import defaultdict
 from datetime import timedelta
 
 from django.core.exceptions import PermissionDenied
-from django.db.models import BooleanField, ExpressionWrapper, F, Prefetch, Q, Window
+from django.db.models import FETCH_PEERS, BooleanField, ExpressionWrapper, F, Prefetch, Q, Window
 from django.db.models.functions import RowNumber
 from django.http import Http404
 from django.utils import timezone
@@ -289,7 +289,8 @@ def dashboard_projects(user, *, verdict="", stage="", owner="", within_days=None
     if within_days is not None:
         today = today or timezone.localdate()
         qs = qs.filter(target_launch_date__gte=today, target_launch_date__lte=today + timedelta(days=within_days))
-    return qs.order_by(*DASHBOARD_SORTS.get(sort, DASHBOARD_SORTS["name"]))
+    # Any relation the page reads beyond these is loaded for all rows at once, not row by row.
+    return qs.order_by(*DASHBOARD_SORTS.get(sort, DASHBOARD_SORTS["name"])).fetch_mode(FETCH_PEERS)
 
 
 def dashboard_filter_choices(user):

@@ -6,6 +6,7 @@ from allauth.account.decorators import reauthentication_required
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.db.models import FETCH_PEERS
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
@@ -125,7 +126,7 @@ def project_context(request, project, *, filters=None):
     result = selectors.project_readiness(project)
     effective = {g.code: g for g in result.gates}
     names = selectors.category_names()
-    gates = list(selectors.gate_list(project))
+    gates = list(selectors.gate_list(project).fetch_mode(FETCH_PEERS))
     owners = sorted({g.owner.get_username() for g in gates if g.owner_id})
     for gate in gates:
         gate.project = project

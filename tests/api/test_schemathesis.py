@@ -47,10 +47,20 @@ def real_objects(project, owner, signer, run_on_commit):
             "stages": stage.pk,
             "signoffs": signoff.pk,
             "snapshots": project.snapshots.values_list("pk", flat=True).first(),
+            # Automation: a webhook subscription of the project.
+            "webhooks": _webhook_id(project, owner),
         },
         "write": write,
         "signoff": sign,
     }
+
+
+def _webhook_id(project, owner):
+    from notifications.webhooks import webhook_subscription_create
+
+    return webhook_subscription_create(
+        actor=Actor(owner), project=project, url="http://127.0.0.1:9/hook", events=["gate.waived"]
+    ).pk
 
 
 def _path_value(name, path, objects):

@@ -24,6 +24,10 @@ from .test_accounts import PASSWORD, totp_now
 
 ROOT = Path(__file__).resolve().parents[2]
 
+# Committed data is shared with the second process; serialized rollback restores the seeded rows
+# for the tests that follow.
+pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
     def redirect_request(self, *args, **kwargs):

@@ -1,5 +1,7 @@
 """The project page: readiness header, category table, gates, and in-place status changes."""
 
+import re
+
 import pytest
 from django.urls import reverse
 
@@ -69,8 +71,9 @@ def test_status_change_in_place_updates_score_verdict_and_category(login, projec
     )
     assert response.status_code == 200
     body = response.content.decode()
-    # The row itself, then the out-of-band readiness header, category table and sign-offs.
-    assert body.lstrip().startswith(f'<tr id="gate-{gate.pk}"')
+    # Every part is swapped out of band: the row (in a <template>, which keeps a lone <tr> intact),
+    # the readiness header, the category table and the sign-offs.
+    assert re.search(rf'<template>\s*<tr id="gate-{gate.pk}" data-code="T1" hx-swap-oob="true">', body)
     assert (
         'id="readiness-summary" class="card" aria-labelledby="summary-heading" aria-live="polite" hx-swap-oob="true"'
         in body

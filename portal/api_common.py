@@ -15,7 +15,9 @@ rights only, and keep CSRF protection.
 import logging
 
 from django.core.exceptions import PermissionDenied
+from django.core.paginator import Page, Paginator
 from django.db import IntegrityError
+from django.db.models import Count, Window
 from django.http import Http404, JsonResponse
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import exceptions, permissions, status
@@ -28,7 +30,7 @@ from rest_framework.throttling import SimpleRateThrottle
 from audits.models import Channel
 from audits.services import Actor
 from portal.errors import Conflict, DomainError, StaleVersion
-from projects.selectors import OWN, project_get_for_user, project_list_for_user, user_can
+from projects.selectors import OWN, project_get_with_membership, project_list_for_user, user_can
 from projects.selectors import WRITE as WRITE_ACCESS
 from tokens.models import ApiToken
 from tokens.services import token_authenticate
@@ -140,7 +142,7 @@ def _token_allows(request, project_id):
 def api_project_get(request, slug, write=False, own=False, queryset=None):
     """A project the request may see (404 otherwise, also outside a token's project limits);
     403 when it may see but not write (or own)."""
-    project = project_get_for_user(request.user, slug, queryset=queryset)
+    project = project_get_with_membership(request.user, slug, queryset=queryset)
     if not _token_allows(request, project.pk):
         raise Http404("No such project.")
     if own and not user_can(request.user, project, OWN):
@@ -347,9 +349,45 @@ def refuse_throttled_anonymous(request):
 
 
 class PagePagination(PageNumberPagination):
+    """Numbered pages (default 50, at most 100) whose total comes with the rows.
+
+    The count is a window function over the filtered rows, read from the page's first row, so a
+    page costs one query instead of COUNT plus SELECT; only an empty page asks COUNT separately.
+    """
+
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 100
+
+    def paginate_queryset(self, queryset, request, view=None):
+        self.request = request
+        page_size = self.get_page_size(request)
+        if not page_size:
+            return None
+        raw = request.query_params.get(self.page_query_param) or "1"
+        if raw in self.last_page_strings:
+            count = queryset.count()
+            number = max(1, -(-count // page_size))
+        else:
+            try:
+                number = int(raw)
+            except ValueError:
+                number = 0
+            if number < 1:
+                raise exceptions.NotFound(self.invalid_page_message)
+        offset = (number - 1) * page_size
+        rows = list(queryset.annotate(_page_total=Window(Count("pk")))[offset : offset + page_size])
+        if rows:
+            first = rows[0]
+            count = first["_page_total"] if isinstance(first, dict) else first._page_total
+        elif number > 1:
+            raise exceptions.NotFound(self.invalid_page_message)
+        else:
+            count = 0
+        paginator = Paginator([], page_size)
+        paginator.__dict__["count"] = count  # the cached property, known already
+        self.page = Page(rows, number, paginator)
+        return rows
 
 
 class AuditCursorPagination(CursorPagination):

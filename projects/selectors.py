@@ -564,3 +564,32 @@ def readiness_cache_is_current(project, now=None):
         waiver_expires_at__gt=project.computed_at, waiver_expires_at__lte=now
     )
     return not ProjectGate.objects.filter(project=project).filter(expired_since).exists()
+
+
+def project_get_with_membership(user, slug, queryset=None):
+    """The project by slug with the user's membership read in the same query (404 if none).
+
+    Primes the cache `membership_for` reads, so the access checks that follow (`user_can`) cost
+    no further query. Visibility is decided by `user_can`, exactly as in `project_get_for_user`.
+    """
+    from django.db.models import FilteredRelation
+
+    qs = queryset if queryset is not None else Project.objects.select_related("current_stage", "template", "owner")
+    if getattr(user, "is_authenticated", False):
+        qs = qs.annotate(
+            _mine=FilteredRelation("memberships", condition=Q(memberships__user=user)),
+            _member_id=F("_mine__id"),
+            _member_role=F("_mine__role"),
+        )
+    try:
+        project = qs.get(slug=slug)
+    except Project.DoesNotExist:
+        raise Http404("No such project.") from None
+    if getattr(user, "is_authenticated", False):
+        membership = None
+        if project._member_id is not None:
+            membership = Membership(pk=project._member_id, user=user, project=project, role=project._member_role)
+        project.__dict__.setdefault("_membership_cache", {})[user.pk] = membership
+    if not user_can(user, project, READ):
+        raise Http404("No such project.")
+    return project

@@ -18,6 +18,8 @@ BENCHMARKS = ["bench.recompute"]
 BENCHMARKS.append("bench.api_bench")
 # Markdown import and export of a 2,000-item document.
 BENCHMARKS.append("bench.importer")
+# Web pages: the portfolio dashboard over every project, and one project page.
+BENCHMARKS.append("bench.pages")
 
 
 def bench_databases():

@@ -297,9 +297,9 @@ def dashboard_projects(user, *, verdict="", stage="", owner="", within_days=None
 
 def dashboard_filter_choices(user):
     """Stage names and owners that occur among the user's projects (for the filter menus)."""
-    visible = project_list_for_user(user)
-    stages = sorted(set(visible.exclude(current_stage=None).values_list("current_stage__name", flat=True)))
-    owners = sorted(set(visible.exclude(owner=None).values_list("owner__username", flat=True)))
+    visible = project_list_for_user(user).order_by()
+    stages = sorted(visible.exclude(current_stage=None).values_list("current_stage__name", flat=True).distinct())
+    owners = sorted(visible.exclude(owner=None).values_list("owner__username", flat=True).distinct())
     return stages, owners
 
 
@@ -462,9 +462,9 @@ def audit_filter_choices(project):
     """Actor labels and actions that occur in the project's history (for the filter menus)."""
     from audits.models import AuditEvent
 
-    events = AuditEvent.objects.filter(project=project)
-    actors = sorted(set(events.values_list("actor_label", flat=True)))
-    actions = sorted(set(events.values_list("action", flat=True)))
+    events = AuditEvent.objects.filter(project=project).order_by()
+    actors = sorted(events.values_list("actor_label", flat=True).distinct())
+    actions = sorted(events.values_list("action", flat=True).distinct())
     return actors, actions
 
 

@@ -6,6 +6,7 @@ from allauth.account.decorators import reauthentication_required
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
 from django.db.models import FETCH_PEERS
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
@@ -29,6 +30,8 @@ from .forms import (
     UnwaiveForm,
     WaiveForm,
 )
+
+DASHBOARD_PAGE_SIZE = 100
 
 
 def web_actor(request):
@@ -70,24 +73,27 @@ def dashboard(request):
     stages, owners = selectors.dashboard_filter_choices(request.user)
     form = DashboardFilterForm(request.GET or None, stages=stages, owners=owners)
     filters = form.cleaned_data if form.is_valid() else {}
-    projects = list(
-        selectors.dashboard_projects(
-            request.user,
-            verdict=filters.get("verdict", ""),
-            stage=filters.get("stage", ""),
-            owner=filters.get("owner", ""),
-            within_days=filters.get("within"),
-            sort=filters.get("sort") or "name",
-        )
+    projects = selectors.dashboard_projects(
+        request.user,
+        verdict=filters.get("verdict", ""),
+        stage=filters.get("stage", ""),
+        owner=filters.get("owner", ""),
+        within_days=filters.get("within"),
+        sort=filters.get("sort") or "name",
     )
-    trends = selectors.score_trends([p.pk for p in projects])
+    page = Paginator(projects, DASHBOARD_PAGE_SIZE).get_page(request.GET.get("page"))
+    trends = selectors.score_trends([p.pk for p in page.object_list])
     attention_gates, attention_signoffs = selectors.attention_for_user(request.user)
+    query = request.GET.copy()
+    query.pop("page", None)
     return render(
         request,
         "projects/dashboard.html",
         {
             "form": form,
-            "rows": [_dashboard_row(p, trends.get(p.pk, [])) for p in projects],
+            "page": page,
+            "query": query.urlencode(),
+            "rows": [_dashboard_row(p, trends.get(p.pk, [])) for p in page.object_list],
             "attention_gates": attention_gates,
             "attention_signoffs": attention_signoffs,
             "filtered": bool(filters and any(v not in (None, "") for k, v in filters.items() if k != "sort")),

@@ -289,3 +289,9 @@ def test_new_project_preview_with_a_template_matches_its_gates(login, template):
     client.post(reverse("io:new_import"), {**fields, "name": "Apollo", "slug": "apollo", "template": template.pk})
     project = Project.objects.get(slug="apollo")
     assert project.gates.count() == 7 and project.gates.get(code="T1").status == "closed"
+
+
+def test_the_changes_page_links_to_the_decision_pack_of_its_snapshot(login, project):
+    snapshot = project.snapshots.latest()
+    html = login("viewer").get(reverse("audits:changes", args=["apollo"]) + f"?a={snapshot.pk}").content.decode()
+    assert f'href="{export_url("md")}?snapshot={snapshot.pk}"' in html

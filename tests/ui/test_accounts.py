@@ -149,7 +149,7 @@ def test_password_change(client, owner):
         reverse("account_change_password"),
         {"oldpassword": "wrong", "password1": "N3w-launch-pass!", "password2": "N3w-launch-pass!"},
     )
-    assert response.status_code == 200 and 'id="id_oldpassword_errors"' in response.content.decode()
+    assert response.status_code == 200 and 'id="id_oldpassword_error"' in response.content.decode()
     response = client.post(
         reverse("account_change_password"),
         {"oldpassword": PASSWORD, "password1": "N3w-launch-pass!", "password2": "N3w-launch-pass!"},

@@ -14,8 +14,12 @@ from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCHMARKS = ["bench.recompute"]
+# The REST API under gunicorn (PostgreSQL only).
+BENCHMARKS.append("bench.api_bench")
 # Markdown import and export of a 2,000-item document.
 BENCHMARKS.append("bench.importer")
+# Web pages: the portfolio dashboard over every project, and one project page.
+BENCHMARKS.append("bench.pages")
 
 
 def bench_databases():

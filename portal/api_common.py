@@ -15,7 +15,9 @@ rights only, and keep CSRF protection.
 import logging
 
 from django.core.exceptions import PermissionDenied
-from django.db import IntegrityError
+from django.core.paginator import Page, Paginator
+from django.db import DataError, IntegrityError
+from django.db.models import Count, Window
 from django.http import Http404, JsonResponse
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import exceptions, permissions, status
@@ -28,7 +30,7 @@ from rest_framework.throttling import SimpleRateThrottle
 from audits.models import Channel
 from audits.services import Actor
 from portal.errors import Conflict, DomainError, StaleVersion
-from projects.selectors import OWN, project_get_for_user, project_list_for_user, user_can
+from projects.selectors import OWN, project_get_with_membership, project_list_for_user, user_can
 from projects.selectors import WRITE as WRITE_ACCESS
 from tokens.models import ApiToken
 from tokens.services import token_authenticate
@@ -140,7 +142,7 @@ def _token_allows(request, project_id):
 def api_project_get(request, slug, write=False, own=False, queryset=None):
     """A project the request may see (404 otherwise, also outside a token's project limits);
     403 when it may see but not write (or own)."""
-    project = project_get_for_user(request.user, slug, queryset=queryset)
+    project = project_get_with_membership(request.user, slug, queryset=queryset)
     if not _token_allows(request, project.pk):
         raise Http404("No such project.")
     if own and not user_can(request.user, project, OWN):
@@ -279,6 +281,10 @@ def api_exception_handler(exc, context):
             headers["Retry-After"] = str(max(1, int(exc.wait + 0.999)))
         message, fields = _flatten(exc.detail)
         return error_response(exc.status_code, message, fields=fields, headers=headers)
+    if isinstance(exc, DataError):
+        # A value the database cannot store (out of range, bad text): the caller's input, not our fault.
+        log.info("API input refused by the database: %s", exc)
+        return error_response(400, "A value in the request cannot be stored (out of range or invalid text).")
     if isinstance(exc, IntegrityError):
         # A concurrent write won a uniqueness race: the caller may retry.
         log.info("API write lost a race: %s", exc)
@@ -347,9 +353,46 @@ def refuse_throttled_anonymous(request):
 
 
 class PagePagination(PageNumberPagination):
+    """Numbered pages (default 50, at most 100) whose total comes with the rows.
+
+    The count is a window function over the filtered rows, read from the page's first row, so a
+    page costs one query instead of COUNT plus SELECT; only an empty page asks COUNT separately.
+    """
+
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 100
+    max_page_number = 10**7  # beyond any real list, and keeps OFFSET within the database's range
+
+    def paginate_queryset(self, queryset, request, view=None):
+        self.request = request
+        page_size = self.get_page_size(request)
+        if not page_size:
+            return None
+        raw = request.query_params.get(self.page_query_param) or "1"
+        if raw in self.last_page_strings:
+            count = queryset.count()
+            number = max(1, -(-count // page_size))
+        else:
+            try:
+                number = int(raw)
+            except ValueError:
+                number = 0
+            if not 1 <= number <= self.max_page_number:
+                raise exceptions.NotFound(self.invalid_page_message)
+        offset = (number - 1) * page_size
+        rows = list(queryset.annotate(_page_total=Window(Count("pk")))[offset : offset + page_size])
+        if rows:
+            first = rows[0]
+            count = first["_page_total"] if isinstance(first, dict) else first._page_total
+        elif number > 1:
+            raise exceptions.NotFound(self.invalid_page_message)
+        else:
+            count = 0
+        paginator = Paginator([], page_size)
+        paginator.__dict__["count"] = count  # the cached property, known already
+        self.page = Page(rows, number, paginator)
+        return rows
 
 
 class AuditCursorPagination(CursorPagination):
@@ -425,8 +468,31 @@ _DEFAULT_ERRORS = {
 _WRITE_ERRORS = {"415": "Send JSON (`Content-Type: application/json`)."}
 
 
+# Integer limits that come from the database backend's column types (they differ between SQLite
+# and PostgreSQL), not from the API: left out so the schema is the same on every backend.
+_BACKEND_INT_LIMITS = {2**15 - 1, 2**31 - 1, 2**63 - 1, -(2**15), -(2**31), -(2**63)}
+
+
+def _drop_backend_limits(node):
+    if isinstance(node, dict):
+        if node.get("type") == "integer":
+            if node.get("maximum") in _BACKEND_INT_LIMITS:
+                del node["maximum"]
+                if node.get("format") == "int64":
+                    del node["format"]
+            if node.get("minimum") in _BACKEND_INT_LIMITS:
+                del node["minimum"]
+        for value in node.values():
+            _drop_backend_limits(value)
+    elif isinstance(node, list):
+        for value in node:
+            _drop_backend_limits(value)
+
+
 def schema_error_responses(result, generator, request, public):
-    """drf-spectacular post-processing: every operation documents the error shape for its 4xx."""
+    """drf-spectacular post-processing: every operation documents the error shape for its 4xx,
+    and no integer carries a limit that only reflects the database backend."""
+    _drop_backend_limits(result)
     result.setdefault("components", {}).setdefault("schemas", {})["Error"] = ERROR_SCHEMA
     content = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
     for operations in result.get("paths", {}).values():

@@ -12,7 +12,23 @@ from .models import Project, ProjectGate
 VERDICT_FILTER_CHOICES = [*((v, v) for v in readiness.VERDICTS), ("none", "not computed yet")]
 
 
-class ProjectFilter(filters.FilterSet):
+class CachedFormFilterSet(filters.FilterSet):
+    """A FilterSet whose form class is built once per class, not on every request.
+
+    Valid only for filters whose fields do not depend on the request (no per-user querysets),
+    which holds for every FilterSet here.
+    """
+
+    _form_classes = {}
+
+    def get_form_class(self):
+        cls = type(self)
+        if cls not in CachedFormFilterSet._form_classes:
+            CachedFormFilterSet._form_classes[cls] = super().get_form_class()
+        return CachedFormFilterSet._form_classes[cls]
+
+
+class ProjectFilter(CachedFormFilterSet):
     verdict = filters.ChoiceFilter(choices=VERDICT_FILTER_CHOICES, method="filter_verdict")
     stage = filters.CharFilter(field_name="current_stage__name", help_text="Current stage name.")
     owner = filters.CharFilter(field_name="owner__username", help_text="Owner's username.")
@@ -30,10 +46,11 @@ class ProjectFilter(filters.FilterSet):
         return queryset.filter(verdict="" if value == "none" else value)
 
 
-class GateFilter(filters.FilterSet):
-    status = filters.MultipleChoiceFilter(choices=[(s, s) for s in readiness.STATUSES])
+class GateFilter(CachedFormFilterSet):
+    # Plain columns: no join can repeat a row, so no DISTINCT (which would also defeat the index).
+    status = filters.MultipleChoiceFilter(choices=[(s, s) for s in readiness.STATUSES], distinct=False)
     category = filters.CharFilter(field_name="category__key", help_text="Category key, e.g. security.")
-    severity = filters.MultipleChoiceFilter(choices=[(s, s) for s in readiness.SEVERITIES])
+    severity = filters.MultipleChoiceFilter(choices=[(s, s) for s in readiness.SEVERITIES], distinct=False)
     owner = filters.CharFilter(field_name="owner__username", help_text="Owner's username.")
     stage = filters.CharFilter(field_name="stage__name", help_text="Stage name.")
     automated = filters.BooleanFilter(field_name="is_automated")
@@ -55,7 +72,7 @@ class GateFilter(filters.FilterSet):
         return queryset.filter(stale) if value else queryset.exclude(stale)
 
 
-class SnapshotFilter(filters.FilterSet):
+class SnapshotFilter(CachedFormFilterSet):
     kind = filters.ChoiceFilter(choices=ReadinessSnapshot.Kind.choices)
     taken_after = filters.IsoDateTimeFilter(field_name="taken_at", lookup_expr="gte")
     taken_before = filters.IsoDateTimeFilter(field_name="taken_at", lookup_expr="lte")
@@ -65,7 +82,7 @@ class SnapshotFilter(filters.FilterSet):
         fields = ["kind", "taken_after", "taken_before"]
 
 
-class AuditEventFilter(filters.FilterSet):
+class AuditEventFilter(CachedFormFilterSet):
     action = filters.CharFilter()
     channel = filters.CharFilter()
     object_type = filters.CharFilter()

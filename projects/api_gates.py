@@ -9,7 +9,6 @@ import hashlib
 import json
 
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db.models import FETCH_PEERS
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -27,6 +26,7 @@ from portal.api_common import (
 from . import services
 from .api_filters import GateFilter
 from .api_serializers import (
+    GATE_ROW_FIELDS,
     CheckResultInputSerializer,
     CheckResultSerializer,
     GateSerializer,
@@ -35,7 +35,7 @@ from .api_serializers import (
     GateWaiveSerializer,
     ReadinessSerializer,
 )
-from .models import CheckResult, ProjectGate
+from .models import CheckResult, Project, ProjectGate
 from .selectors import (
     check_results_for_gate,
     gate_get,
@@ -108,8 +108,14 @@ class GateListView(GateViewMixin, generics.ListAPIView):
     ordering_fields = ["code", "status", "severity", "weight", "due_date", "updated_at"]
 
     def get_queryset(self):
-        project = api_project_get(self.request, self.kwargs["slug"])
-        return gate_list(project).fetch_mode(FETCH_PEERS)
+        # Only the project's id is needed here: a lean row, and its membership in the same query.
+        project = api_project_get(self.request, self.kwargs["slug"], queryset=Project.objects.only("pk", "slug"))
+        return gate_list(project)
+
+    def list(self, request, *args, **kwargs):
+        # Rows as values(), not model instances: the representation reads plain columns.
+        rows = self.paginate_queryset(self.filter_queryset(self.get_queryset()).values(*GATE_ROW_FIELDS))
+        return self.get_paginated_response(self.get_serializer(rows, many=True).data)
 
 
 @extend_schema(tags=["gates"], parameters=[SLUG, CODE])

@@ -162,13 +162,19 @@ def _code_prefix(item):
     return ("".join(w[0] for w in words[:3]) or "G").upper()
 
 
-def import_plan(*, document, project=None):
+def import_plan(*, document, project=None, template=None):
     """What importing `document` into `project` (or a new project) would do; writes nothing.
 
     An item updates the existing gate with its code, else the one with its title (each gate is
-    matched at most once); the rest are created, with the document's code when it is free.
+    matched at most once); the rest are created, with the document's code when it is free. For a
+    new project made from `template`, the template's gates are what the items match.
     """
-    existing = list(project.gates.order_by("pk")) if project is not None else []
+    if project is not None:
+        existing = list(project.gates.order_by("pk"))
+    elif template is not None:
+        existing = _template_gates(template)
+    else:
+        existing = []
     by_code = {g.code.lower(): g for g in existing}
     by_title = {}
     for g in existing:
@@ -201,6 +207,14 @@ def import_plan(*, document, project=None):
         used_codes.add(code.lower())
         planned.append(PlannedGate(item=item, code=code))
     return ImportPlan(document=document, gates=planned, project=project)
+
+
+def _template_gates(template):
+    """The gates a new project from `template` starts with, unsaved (negative ids keep them apart)."""
+    return [
+        ProjectGate(pk=-n, code=d.code, title=d.title, status=readiness.OPEN, notes="", version=1)
+        for n, d in enumerate(template.definitions.order_by("order", "code"), start=1)
+    ]
 
 
 def _waiver_reason(item):
@@ -246,9 +260,10 @@ def import_into_project(*, actor, project, document, source="", expected_fingerp
 
     The plan is made again inside the transaction with the project locked, so concurrent imports
     queue up; if `expected_fingerprint` (from the preview the user saw) no longer matches, nothing
-    is written and `Conflict` says so. Every created or updated gate gets its own audit event
-    ("gate.imported"), the import as a whole one more ("project.imported"). An import that would
-    change nothing writes nothing.
+    is written and `Conflict` says so. Every created gate gets its own audit event ("gate.imported"),
+    every updated one the event the gate services write for that change ("gate.status_changed",
+    "gate.updated", "gate.waived", "gate.unwaived"), and the import as a whole one more
+    ("project.imported"). An import that would change nothing writes nothing.
     """
     _require(actor, project, WRITE)
     project = Project.objects.select_for_update().get(pk=project.pk)
@@ -276,7 +291,12 @@ def import_into_project(*, actor, project, document, source="", expected_fingerp
     ]
     events += [
         audit_build(
-            actor=actor, action="gate.imported", project=project, obj=gate, before=before, after=_gate_state(gate)
+            actor=actor,
+            action=_update_action(before, gate),
+            project=project,
+            obj=gate,
+            before=before,
+            after=_gate_state(gate),
         )
         for gate, before in updated
     ]
@@ -296,6 +316,18 @@ def import_into_project(*, actor, project, document, source="", expected_fingerp
     )
     _mark_changed(project)
     return plan
+
+
+def _update_action(before, gate):
+    """The action the gate services record for the same change, so history, notifications and
+    webhooks treat an imported change like any other."""
+    if before["status"] == gate.status:
+        return "gate.updated"
+    if gate.status == readiness.WAIVED:
+        return "gate.waived"
+    if before["status"] == readiness.WAIVED:
+        return "gate.unwaived"
+    return "gate.status_changed"
 
 
 def _write_updated_gates(gates):

@@ -8,7 +8,7 @@ from collections import defaultdict
 from datetime import timedelta
 
 from django.core.exceptions import PermissionDenied
-from django.db.models import BooleanField, ExpressionWrapper, F, Prefetch, Q, Window
+from django.db.models import FETCH_PEERS, BooleanField, ExpressionWrapper, F, Prefetch, Q, Window
 from django.db.models.functions import RowNumber
 from django.http import Http404
 from django.utils import timezone
@@ -90,6 +90,8 @@ def gate_list(project):
 
 
 def gate_get(project, code):
+    if "\x00" in code:  # no gate has one, and PostgreSQL refuses the comparison outright
+        raise Http404("No such gate.")
     try:
         return gate_list(project).get(code=code)
     except ProjectGate.DoesNotExist:
@@ -289,14 +291,15 @@ def dashboard_projects(user, *, verdict="", stage="", owner="", within_days=None
     if within_days is not None:
         today = today or timezone.localdate()
         qs = qs.filter(target_launch_date__gte=today, target_launch_date__lte=today + timedelta(days=within_days))
-    return qs.order_by(*DASHBOARD_SORTS.get(sort, DASHBOARD_SORTS["name"]))
+    # Any relation the page reads beyond these is loaded for all rows at once, not row by row.
+    return qs.order_by(*DASHBOARD_SORTS.get(sort, DASHBOARD_SORTS["name"])).fetch_mode(FETCH_PEERS)
 
 
 def dashboard_filter_choices(user):
     """Stage names and owners that occur among the user's projects (for the filter menus)."""
-    visible = project_list_for_user(user)
-    stages = sorted(set(visible.exclude(current_stage=None).values_list("current_stage__name", flat=True)))
-    owners = sorted(set(visible.exclude(owner=None).values_list("owner__username", flat=True)))
+    visible = project_list_for_user(user).order_by()
+    stages = sorted(visible.exclude(current_stage=None).values_list("current_stage__name", flat=True).distinct())
+    owners = sorted(visible.exclude(owner=None).values_list("owner__username", flat=True).distinct())
     return stages, owners
 
 
@@ -459,9 +462,9 @@ def audit_filter_choices(project):
     """Actor labels and actions that occur in the project's history (for the filter menus)."""
     from audits.models import AuditEvent
 
-    events = AuditEvent.objects.filter(project=project)
-    actors = sorted(set(events.values_list("actor_label", flat=True)))
-    actions = sorted(set(events.values_list("action", flat=True)))
+    events = AuditEvent.objects.filter(project=project).order_by()
+    actors = sorted(events.values_list("actor_label", flat=True).distinct())
+    actions = sorted(events.values_list("action", flat=True).distinct())
     return actors, actions
 
 
@@ -512,6 +515,8 @@ def stage_by_name(project, name):
 
 
 def membership_get(project, username):
+    if "\x00" in username:
+        raise Http404("No such member.")
     try:
         return memberships_for_project(project).get(user__username=username)
     except Membership.DoesNotExist:
@@ -563,3 +568,36 @@ def readiness_cache_is_current(project, now=None):
         waiver_expires_at__gt=project.computed_at, waiver_expires_at__lte=now
     )
     return not ProjectGate.objects.filter(project=project).filter(expired_since).exists()
+
+
+def project_get_with_membership(user, slug, queryset=None):
+    """The project by slug with the user's membership read in the same query (404 if none).
+
+    Primes the cache `membership_for` reads, so the access checks that follow (`user_can`) cost
+    no further query. Visibility is decided by `user_can`, exactly as in `project_get_for_user`.
+    """
+    from django.db.models import FilteredRelation
+
+    qs = queryset if queryset is not None else Project.objects.select_related("current_stage", "template", "owner")
+    if getattr(user, "is_authenticated", False):
+        qs = qs.annotate(
+            _mine=FilteredRelation("memberships", condition=Q(memberships__user=user)),
+            _member_id=F("_mine__id"),
+            _member_role=F("_mine__role"),
+        )
+    try:
+        project = qs.get(slug=slug)
+    except Project.DoesNotExist:
+        raise Http404("No such project.") from None
+    if getattr(user, "is_authenticated", False):
+        membership = None
+        if project._member_id is not None:
+            membership = Membership(pk=project._member_id, user=user, project=project, role=project._member_role)
+        project.__dict__.setdefault("_membership_cache", {})[user.pk] = membership
+    if not user_can(user, project, READ):
+        raise Http404("No such project.")
+    return project
+
+
+def stages_of(project):
+    return list(Stage.objects.filter(project=project).order_by("order"))

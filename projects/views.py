@@ -6,6 +6,8 @@ from allauth.account.decorators import reauthentication_required
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.db.models import FETCH_PEERS
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
@@ -24,10 +26,13 @@ from .forms import (
     MemberForm,
     NewProjectForm,
     SignOffForm,
+    StageChangeForm,
     StageFormSet,
     UnwaiveForm,
     WaiveForm,
 )
+
+DASHBOARD_PAGE_SIZE = 100
 
 
 def web_actor(request):
@@ -69,24 +74,27 @@ def dashboard(request):
     stages, owners = selectors.dashboard_filter_choices(request.user)
     form = DashboardFilterForm(request.GET or None, stages=stages, owners=owners)
     filters = form.cleaned_data if form.is_valid() else {}
-    projects = list(
-        selectors.dashboard_projects(
-            request.user,
-            verdict=filters.get("verdict", ""),
-            stage=filters.get("stage", ""),
-            owner=filters.get("owner", ""),
-            within_days=filters.get("within"),
-            sort=filters.get("sort") or "name",
-        )
+    projects = selectors.dashboard_projects(
+        request.user,
+        verdict=filters.get("verdict", ""),
+        stage=filters.get("stage", ""),
+        owner=filters.get("owner", ""),
+        within_days=filters.get("within"),
+        sort=filters.get("sort") or "name",
     )
-    trends = selectors.score_trends([p.pk for p in projects])
+    page = Paginator(projects, DASHBOARD_PAGE_SIZE).get_page(request.GET.get("page"))
+    trends = selectors.score_trends([p.pk for p in page.object_list])
     attention_gates, attention_signoffs = selectors.attention_for_user(request.user)
+    query = request.GET.copy()
+    query.pop("page", None)
     return render(
         request,
         "projects/dashboard.html",
         {
             "form": form,
-            "rows": [_dashboard_row(p, trends.get(p.pk, [])) for p in projects],
+            "page": page,
+            "query": query.urlencode(),
+            "rows": [_dashboard_row(p, trends.get(p.pk, [])) for p in page.object_list],
             "attention_gates": attention_gates,
             "attention_signoffs": attention_signoffs,
             "filtered": bool(filters and any(v not in (None, "") for k, v in filters.items() if k != "sort")),
@@ -125,7 +133,7 @@ def project_context(request, project, *, filters=None):
     result = selectors.project_readiness(project)
     effective = {g.code: g for g in result.gates}
     names = selectors.category_names()
-    gates = list(selectors.gate_list(project))
+    gates = list(selectors.gate_list(project).fetch_mode(FETCH_PEERS))
     owners = sorted({g.owner.get_username() for g in gates if g.owner_id})
     for gate in gates:
         gate.project = project
@@ -164,7 +172,29 @@ def project_detail(request, slug):
     filter_form.is_valid()
     context["filter_form"] = filter_form
     context["filtered"] = any(filters.values()) if filters else False
+    if context["can_own"]:
+        context["stage_form"] = StageChangeForm(
+            initial={"stage": str(project.current_stage_id or "")}, stages=selectors.stages_of(project)
+        )
     return render(request, "projects/detail.html", context)
+
+
+@login_required
+@require_POST
+def project_stage(request, slug):
+    """Move the project to another of its stages (owners): readiness is then judged against it."""
+    project = selectors.project_get_for_user(request.user, slug, own=True)
+    form = StageChangeForm(request.POST, stages=selectors.stages_of(project))
+    if form.is_valid():
+        try:
+            services.project_change_stage(actor=web_actor(request), project=project, stage=form.cleaned_data["stage"])
+        except DomainError as exc:
+            messages.error(request, exc.message)
+        else:
+            messages.success(request, f"{project.name} is now judged against {form.cleaned_data['stage'].name}.")
+    else:
+        messages.error(request, "Choose one of the project's stages.")
+    return redirect(project)
 
 
 @login_required

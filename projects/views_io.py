@@ -47,6 +47,11 @@ def _preview_context(request, plan, *, text, source, target, initial=None):
     }
 
 
+def _template_only(template, plan):
+    """How many of the template's gates no item of the document matches."""
+    return template.definitions.count() - plan.count("update") - plan.count("unchanged")
+
+
 def _bad_copy(request, context):
     context["copy_error"] = (
         "This preview could not be verified: it is more than six hours old, was made for another page, or was "
@@ -127,7 +132,7 @@ def project_new_from_import(request):
                 source=signed["source"],
             )
         except DomainError as exc:
-            plan = imports.import_plan(document=document)
+            plan = imports.import_plan(document=document, template=template)
             initial = {"name": data["name"], "slug": data["slug"], "template": data["template"]}
             context.update(
                 _preview_context(
@@ -135,6 +140,8 @@ def project_new_from_import(request):
                 )
             )
             context["template"] = template
+            if template is not None:
+                context["template_only"] = _template_only(template, plan)
             context["apply_error"] = exc.message
             context["apply_field_errors"] = exc.field_errors
             return _render(request, context, status=422 if exc.status_code == 400 else exc.status_code)
@@ -149,9 +156,9 @@ def project_new_from_import(request):
             return _render(request, context, status=422)
         text, source = form.cleaned_data["document"], form.cleaned_data["source"]
         document = parse_markdown(text)
-        plan = imports.import_plan(document=document)
-        name = form.cleaned_data["name"] or document.title or "Imported project"
         template = form.cleaned_data["template"]
+        plan = imports.import_plan(document=document, template=template)
+        name = form.cleaned_data["name"] or document.title or "Imported project"
         initial = {
             "name": name[:200],
             "slug": form.cleaned_data["slug"] or slugify(name)[:80],
@@ -159,6 +166,8 @@ def project_new_from_import(request):
         }
         context.update(_preview_context(request, plan, text=text, source=source, target=target, initial=initial))
         context["template"] = template
+        if template is not None:
+            context["template_only"] = _template_only(template, plan)
     return _render(request, context)
 
 

@@ -41,6 +41,9 @@ class ApiToken(models.Model):
         related_name="api_tokens",
         help_text="If any are chosen, the token sees only these projects.",
     )
+    # Set with the limits at creation (a token's limits never change), so authentication knows
+    # without asking whether there is a list of projects to read.
+    has_project_limits = models.BooleanField(default=False, editable=False)
     created_at = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField(null=True, blank=True)
     last_used_at = models.DateTimeField(null=True, blank=True)

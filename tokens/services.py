@@ -76,6 +76,9 @@ def token_create(*, actor, user, name, scope, expires_at=None, projects=()):
     else:  # pragma: no cover - five collisions in 62**8 values
         raise RuntimeError("Could not draw a unique token prefix.")
     token.projects.set(projects)
+    if projects:
+        token.has_project_limits = True
+        token.save(update_fields=["has_project_limits"])
     audit_record(actor=actor, action="token.created", obj=token, object_repr=str(token), after=_token_state(token))
     return token, secret
 
@@ -103,6 +106,8 @@ def token_authenticate(raw):
     token = ApiToken.objects.select_related("user").filter(key_hash=hash_token(raw)).first()
     if token is None or not token.is_active or not token.user.is_active:
         return None
+    if not token.has_project_limits:
+        token.__dict__["_allowed_project_ids"] = None  # no need to ask again
     now = timezone.now()
     if token.last_used_at is None or now - token.last_used_at >= LAST_USED_RESOLUTION:
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)

@@ -161,3 +161,31 @@ def test_waive_and_unwaive_by_owners_with_if_match(owner, editor, project, token
         "/api/v1/projects/apollo/gates/S1/unwaive", {}, format="json", HTTP_IF_MATCH='"3"'
     )
     assert_error_shape(again, 409)
+
+
+def test_direct_gate_representation_equals_the_generic_one(owner, editor, project):
+    """The gate list builds rows directly for speed; they must be what DRF's fields would give."""
+    from projects.api_serializers import GATE_ROW_FIELDS, GateSerializer
+    from projects.selectors import gate_list
+
+    gate = ProjectGate.objects.get(project=project, code="T2")
+    services.gate_update(
+        actor=Actor(owner),
+        gate=gate,
+        version=1,
+        status="closed",
+        owner=editor,
+        due_date=timezone.localdate() - timedelta(days=2),
+        evidence_url="https://ci.example.com/1",
+        evidence_note="green",
+        notes="n",
+    )
+    s1 = ProjectGate.objects.get(project=project, code="S1")
+    services.gate_waive(actor=Actor(owner), gate=s1, version=1, reason="r", expires_at=timezone.now() + timedelta(1))
+    ProjectGate.objects.filter(project=project, code="O1").update(stage=project.stages.get(name="GA"))
+    serializer = GateSerializer(context={"now": timezone.now()})
+    rows = {row["code"]: row for row in gate_list(project).values(*GATE_ROW_FIELDS)}
+    for gate in gate_list(project):
+        generic = serializer.generic_representation(gate)
+        assert serializer.to_representation(gate) == generic, gate.code
+        assert serializer.to_representation(rows[gate.code]) == generic, gate.code

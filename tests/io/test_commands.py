@@ -52,7 +52,7 @@ def test_import_into_an_existing_project_is_audited_on_the_command_line(project,
     doc.write_text("## Technical\n| ID | Gate | Status |\n|---|---|---|\n| T1 | Health check green | Done |\r\n")
     out = run("import_checklist", str(doc), "--project", "apollo")
     assert "0 created, 1 updated, 0 unchanged" in out
-    event = AuditEvent.objects.get(project=project, action="gate.imported")
+    event = AuditEvent.objects.get(project=project, action="gate.status_changed")
     assert (event.channel, event.actor_label, event.after["status"]) == ("cli", "system", "closed")
 
 

@@ -199,6 +199,7 @@ def test_new_project_from_a_document(login, owner):
     html = client.post(url, {"text": example_text("launch-gates.md")}).content.decode()
     assert Project.objects.count() == 0
     assert "33 gates" in html and "Create the project with 33 gates" in html
+    assert "The document states a verdict of NO-GO; Preflight computes its own" in html
     fields = {"document": hidden(html, "document"), "fingerprint": hidden(html, "fingerprint")}
     response = client.post(url, {**fields, "name": "Dealix", "slug": "dealix"})
     project = Project.objects.get(slug="dealix")
@@ -275,3 +276,22 @@ def test_export_queries_do_not_grow_with_the_gates(login, import_new, django_ass
         assert client.get(export_url("csv", "big")).status_code == 200
     with django_assert_max_num_queries(20):
         assert client.get(export_url("json", "big")).status_code == 200
+
+
+def test_new_project_preview_with_a_template_matches_its_gates(login, template):
+    client = login("owner")
+    doc = "## Technical\n| ID | Gate | Status |\n|---|---|---|\n| T1 | Health check green | Done |\n| X1 | Extra | Open |\n"
+    html = client.post(
+        reverse("io:new_import"), {"text": doc, "template": template.pk, "name": "Apollo"}
+    ).content.decode()
+    assert "1 item matches its gates and sets their status, 1 new gate is added, and 5 of its gates are not in" in html
+    fields = {"document": hidden(html, "document"), "fingerprint": hidden(html, "fingerprint")}
+    client.post(reverse("io:new_import"), {**fields, "name": "Apollo", "slug": "apollo", "template": template.pk})
+    project = Project.objects.get(slug="apollo")
+    assert project.gates.count() == 7 and project.gates.get(code="T1").status == "closed"
+
+
+def test_the_changes_page_links_to_the_decision_pack_of_its_snapshot(login, project):
+    snapshot = project.snapshots.latest()
+    html = login("viewer").get(reverse("audits:changes", args=["apollo"]) + f"?a={snapshot.pk}").content.decode()
+    assert f'href="{export_url("md")}?snapshot={snapshot.pk}"' in html

@@ -56,3 +56,16 @@ def test_attention_panel_lists_my_open_gates_and_missing_signoffs(login, project
     body = login("signer").get(URL).content.decode()
     assert "Product Owner" in body
     assert "signoff--missing" in body
+
+
+def test_dashboard_reads_the_stored_readiness_without_recomputing(login, project, owner):
+    gate = ProjectGate.objects.get(project=project, code="T1")
+    # Without running the on-commit recompute, the stored readiness stays as it was.
+    services.gate_update_status(actor=Actor(owner), gate=gate, version=gate.version, status="closed")
+    project.refresh_from_db()
+    assert project.computed_seq < project.change_seq
+    body = login("owner").get(URL).content.decode()
+    row = body[body.index('id="project-apollo"') :]
+    assert "0.0" in row[:800] and "0 of 6" in row[:1200]
+    project.refresh_from_db()
+    assert project.score == 0.0 and project.computed_seq < project.change_seq

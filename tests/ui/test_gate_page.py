@@ -1,5 +1,7 @@
 """The gate page: facts, evidence editing, waivers (owners), history and check results."""
 
+import re
+
 import pytest
 from django.urls import reverse
 from django.utils import timezone
@@ -37,7 +39,7 @@ def test_members_see_the_gate_with_its_history_and_checks(login, project, person
     CheckResult.objects.create(gate=gate, source="ci", passed=False, details="health endpoint 503")
     body = login(persona).get(url(project, "T1")).content.decode()
     assert "T1 Health check green" in body
-    assert "gate.status_changed" in body and "open → partial" in body
+    assert "gate.status_changed" in body and "Status: open → partial" in body
     assert "health endpoint 503" in body
     assert ("Edit evidence, owner and due date" in body) is (persona in ("owner", "editor", "staff"))
     assert ("Waive this gate" in body) is (persona in ("owner", "staff"))
@@ -71,13 +73,15 @@ def test_bad_input_is_shown_beside_the_field_and_nothing_saved(login, project, o
     response = client.post(url(project, "S1", "gate_edit"), edit_data(gate, evidence_url="not a link at all"))
     assert response.status_code == 422
     body = response.content.decode()
-    assert 'id="id_evidence_url_errors"' in body
+    assert 'id="id_evidence_url_error"' in body
+    # The field points at its error, so a screen reader reads it with the field.
+    assert re.search(r'<input[^>]*aria-invalid="true"[^>]*aria-describedby="[^"]*id_evidence_url_error"', body)
     gate.refresh_from_db()
     assert gate.evidence_url == ""
     # Someone outside the project cannot be made the owner (not even offered).
     response = client.post(url(project, "S1", "gate_edit"), edit_data(gate, owner=outsider.pk))
     assert response.status_code == 422
-    assert 'id="id_owner_errors"' in response.content.decode()
+    assert 'id="id_owner_error"' in response.content.decode()
 
 
 def test_concurrent_edit_is_refused_and_shows_current_values(login, project, owner):
@@ -110,7 +114,7 @@ def test_only_owners_waive_and_a_waiver_needs_a_reason_and_expiry(login, project
     client = login("owner")
     response = client.post(url(project, "T1", "gate_waive"), {**data, "reason": ""})
     assert response.status_code == 422
-    assert 'id="id_reason_errors"' in response.content.decode()
+    assert 'id="id_reason_error"' in response.content.decode()
     past = (timezone.localdate() - timezone.timedelta(days=1)).isoformat()
     response = client.post(url(project, "T1", "gate_waive"), {**data, "expires_at": past})
     assert response.status_code == 422

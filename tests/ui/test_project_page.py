@@ -1,5 +1,7 @@
 """The project page: readiness header, category table, gates, and in-place status changes."""
 
+import re
+
 import pytest
 from django.urls import reverse
 
@@ -69,8 +71,9 @@ def test_status_change_in_place_updates_score_verdict_and_category(login, projec
     )
     assert response.status_code == 200
     body = response.content.decode()
-    # The row itself, then the out-of-band readiness header, category table and sign-offs.
-    assert body.lstrip().startswith(f'<tr id="gate-{gate.pk}"')
+    # Every part is swapped out of band: the row (in a <template>, which keeps a lone <tr> intact),
+    # the readiness header, the category table and the sign-offs.
+    assert re.search(rf'<template>\s*<tr id="gate-{gate.pk}" data-code="T1" hx-swap-oob="true">', body)
     assert (
         'id="readiness-summary" class="card" aria-labelledby="summary-heading" aria-live="polite" hx-swap-oob="true"'
         in body
@@ -134,3 +137,22 @@ def test_gate_filters(login, project):
     assert "CI green on main" not in body
     body = client.get(detail_url(project), {"status": "closed"}).content.decode()
     assert "No gate matches these filters." in body
+
+
+def test_owners_move_the_project_to_another_stage(login, project):
+    ga = project.stages.get(name="GA")
+    url = reverse("projects:stage", args=[project.slug])
+    assert login("outsider").post(url, {"stage": ga.pk}).status_code == 404
+    for persona in ("editor", "signer", "viewer"):
+        assert login(persona).post(url, {"stage": ga.pk}).status_code == 403
+        assert "Change stage" not in login(persona).get(detail_url(project)).content.decode()
+    client = login("owner")
+    assert "Change stage" in client.get(detail_url(project)).content.decode()
+    response = client.post(url, {"stage": ga.pk}, follow=True)
+    body = response.content.decode()
+    assert "Apollo is now judged against GA." in body
+    assert "Sign-offs for GA" in body and "DevOps Lead" in body
+    project.refresh_from_db()
+    assert project.current_stage == ga
+    response = client.post(url, {"stage": 999999}, follow=True)
+    assert "Choose one of the project&#x27;s stages." in response.content.decode()

@@ -59,7 +59,7 @@ worker: migrate
 	$(BIN)/celery -A portal worker --loglevel=info
 
 beat: migrate
-	$(BIN)/celery -A portal beat --loglevel=info
+	$(BIN)/celery -A portal beat --loglevel=info --schedule var/celerybeat-schedule
 
 bench: migrate
 	$(PY) -m bench $(BENCH_ARGS)

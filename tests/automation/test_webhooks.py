@@ -252,3 +252,25 @@ def test_admin_lists_and_creates_subscriptions_through_the_service(project, staf
     sub = WebhookSubscription.objects.get()
     assert sub.created_by == staff and len(sub.secret) >= 32
     assert AuditEvent.objects.filter(action="webhook.created", channel="admin").exists()
+
+
+def test_the_readme_receiver_example_accepts_a_real_delivery_once(
+    project, owner, subscription, receiver, run_on_commit
+):
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    code = re.search(r"A receiver verifies it like this:\n\n```python\n(.*?)```", readme, re.S).group(1)
+    namespace = {}
+    exec(code, namespace)  # the example as documented
+    verify = namespace["verify"]
+    _change(project, owner, run_on_commit)
+    request = receiver.requests[0]
+    h = {k.lower(): v for k, v in request["headers"].items()}
+    args = (subscription.secret, request["body"], h["preflight-timestamp"], h["preflight-signature"])
+    seen = set()
+    assert verify(*args, seen, h["preflight-delivery"])
+    assert not verify(*args, seen, h["preflight-delivery"])  # the same delivery again: refused
+    assert not verify("wrong-secret-wrong-secret", *args[1:], set(), h["preflight-delivery"])
+    assert not verify(subscription.secret, request["body"] + b" ", *args[2:], set(), h["preflight-delivery"])

@@ -16,7 +16,7 @@ import logging
 
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Page, Paginator
-from django.db import IntegrityError
+from django.db import DataError, IntegrityError
 from django.db.models import Count, Window
 from django.http import Http404, JsonResponse
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
@@ -281,6 +281,10 @@ def api_exception_handler(exc, context):
             headers["Retry-After"] = str(max(1, int(exc.wait + 0.999)))
         message, fields = _flatten(exc.detail)
         return error_response(exc.status_code, message, fields=fields, headers=headers)
+    if isinstance(exc, DataError):
+        # A value the database cannot store (out of range, bad text): the caller's input, not our fault.
+        log.info("API input refused by the database: %s", exc)
+        return error_response(400, "A value in the request cannot be stored (out of range or invalid text).")
     if isinstance(exc, IntegrityError):
         # A concurrent write won a uniqueness race: the caller may retry.
         log.info("API write lost a race: %s", exc)
@@ -358,6 +362,7 @@ class PagePagination(PageNumberPagination):
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 100
+    max_page_number = 10**7  # beyond any real list, and keeps OFFSET within the database's range
 
     def paginate_queryset(self, queryset, request, view=None):
         self.request = request
@@ -373,7 +378,7 @@ class PagePagination(PageNumberPagination):
                 number = int(raw)
             except ValueError:
                 number = 0
-            if number < 1:
+            if not 1 <= number <= self.max_page_number:
                 raise exceptions.NotFound(self.invalid_page_message)
         offset = (number - 1) * page_size
         rows = list(queryset.annotate(_page_total=Window(Count("pk")))[offset : offset + page_size])
@@ -463,8 +468,31 @@ _DEFAULT_ERRORS = {
 _WRITE_ERRORS = {"415": "Send JSON (`Content-Type: application/json`)."}
 
 
+# Integer limits that come from the database backend's column types (they differ between SQLite
+# and PostgreSQL), not from the API: left out so the schema is the same on every backend.
+_BACKEND_INT_LIMITS = {2**15 - 1, 2**31 - 1, 2**63 - 1, -(2**15), -(2**31), -(2**63)}
+
+
+def _drop_backend_limits(node):
+    if isinstance(node, dict):
+        if node.get("type") == "integer":
+            if node.get("maximum") in _BACKEND_INT_LIMITS:
+                del node["maximum"]
+                if node.get("format") == "int64":
+                    del node["format"]
+            if node.get("minimum") in _BACKEND_INT_LIMITS:
+                del node["minimum"]
+        for value in node.values():
+            _drop_backend_limits(value)
+    elif isinstance(node, list):
+        for value in node:
+            _drop_backend_limits(value)
+
+
 def schema_error_responses(result, generator, request, public):
-    """drf-spectacular post-processing: every operation documents the error shape for its 4xx."""
+    """drf-spectacular post-processing: every operation documents the error shape for its 4xx,
+    and no integer carries a limit that only reflects the database backend."""
+    _drop_backend_limits(result)
     result.setdefault("components", {}).setdefault("schemas", {})["Error"] = ERROR_SCHEMA
     content = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
     for operations in result.get("paths", {}).values():

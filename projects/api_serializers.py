@@ -354,6 +354,38 @@ class CheckResultInputSerializer(serializers.Serializer):
     details = serializers.CharField(required=False, allow_blank=True, default="", max_length=20000)
     data = serializers.DictField(required=False, default=dict, help_text="Any JSON object worth keeping.")
 
+    def validate_data(self, value):
+        return storable_json(value)
+
+
+DATA_MAX_BYTES = 64 * 1024
+
+
+def storable_json(value):
+    """A JSON value the database can keep: valid UTF-8 text without NUL characters, not too big."""
+    import json
+
+    def strings(node):
+        if isinstance(node, str):
+            yield node
+        elif isinstance(node, dict):
+            for key, item in node.items():
+                yield str(key)
+                yield from strings(item)
+        elif isinstance(node, list):
+            for item in node:
+                yield from strings(item)
+
+    if any("\x00" in text for text in strings(value)):
+        raise serializers.ValidationError("Text in here may not contain NUL characters.")
+    try:
+        size = len(json.dumps(value, ensure_ascii=False).encode("utf-8"))
+    except (UnicodeEncodeError, ValueError, TypeError):
+        raise serializers.ValidationError("Text in here must be valid Unicode.") from None
+    if size > DATA_MAX_BYTES:
+        raise serializers.ValidationError(f"At most {DATA_MAX_BYTES // 1024} KB of JSON.")
+    return value
+
 
 class CheckResultSerializer(serializers.ModelSerializer):
     gate = serializers.CharField(source="gate.code", read_only=True)

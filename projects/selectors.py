@@ -90,6 +90,8 @@ def gate_list(project):
 
 
 def gate_get(project, code):
+    if "\x00" in code:  # no gate has one, and PostgreSQL refuses the comparison outright
+        raise Http404("No such gate.")
     try:
         return gate_list(project).get(code=code)
     except ProjectGate.DoesNotExist:
@@ -513,6 +515,8 @@ def stage_by_name(project, name):
 
 
 def membership_get(project, username):
+    if "\x00" in username:
+        raise Http404("No such member.")
     try:
         return memberships_for_project(project).get(user__username=username)
     except Membership.DoesNotExist:

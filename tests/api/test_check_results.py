@@ -91,3 +91,40 @@ def test_access(viewer, outsider, editor, automated, token_client):
     assert_error_shape(token_client(outsider, "write").post(URL, PASS, format="json"), 404)
     assert_error_shape(token_client(outsider, "write").get(URL), 404)
     assert not CheckResult.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"log": "a\x00b"},
+        {"a\x00": 1},
+        {"nested": [{"x": "\ud800"}]},
+        {"big": "x" * (70 * 1024)},
+    ],
+)
+def test_data_the_database_cannot_keep_is_400(editor, automated, token_client, data):
+    import json
+
+    body = json.dumps({"passed": True, "source": "ci", "data": data})
+    response = token_client(editor, "write").post(URL, body, content_type="application/json")
+    assert "data" in assert_error_shape(response, 400)["fields"]
+    assert not CheckResult.objects.exists()
+
+
+@pytest.mark.parametrize("code", ["%00", "T1%00", "x" * 300])
+def test_odd_gate_codes_are_404(editor, automated, token_client, code):
+    assert_error_shape(token_client(editor).get(f"/api/v1/projects/apollo/gates/{code}"), 404)
+    assert_error_shape(
+        token_client(editor, "write").post(f"/api/v1/projects/apollo/gates/{code}/check-results", PASS, format="json"),
+        404,
+    )
+
+
+@pytest.mark.parametrize(
+    "query", ["page=99999999999999999999999", "page=-1", "page=abc", "page_size=-5", "page_size=abc"]
+)
+def test_odd_paging_never_fails(editor, automated, token_client, query):
+    response = token_client(editor).get(f"/api/v1/projects/apollo/gates?{query}")
+    assert response.status_code in (200, 404), response.content
+    if response.status_code == 404:
+        assert_error_shape(response, 404)

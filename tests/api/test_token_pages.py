@@ -39,6 +39,11 @@ def test_create_shows_the_secret_once_and_stores_its_hash(client, owner, project
     assert secret and token.key_hash == hash_token(secret) and secret.startswith(token.prefix)
     assert token.expires_at.date().isoformat() == expires
     assert list(token.projects.all()) == [project]
+    # Nothing keeps it: not the session, not a message waiting for the next page.
+    from django.contrib.sessions.models import Session
+
+    assert all(secret not in str(s.get_decoded()) for s in Session.objects.all())
+    assert secret not in str(client.cookies)
     again = client.get(URL).content.decode()
     assert secret not in again and secret_in(again) is None
     assert token.prefix in again and "Read" in again and "Never" in again  # never used yet

@@ -2,8 +2,10 @@
 change and reset, and the admin behind the same protected login with two-factor required."""
 
 import re
+import time
 
 import pytest
+from allauth.mfa import app_settings
 from allauth.mfa.models import Authenticator
 from allauth.mfa.totp.internal.auth import format_hotp_value, hotp_value, yield_hotp_counters_from_time
 from django.core import mail
@@ -17,9 +19,22 @@ PASSWORD = "preflight-test-pw"
 LOGIN = reverse("account_login")
 
 
-def totp_now(secret):
-    counter = list(yield_hotp_counters_from_time())[len(list(yield_hotp_counters_from_time())) // 2]
-    return format_hotp_value(hotp_value(secret, counter))
+def current_totp(secret):
+    counters = list(yield_hotp_counters_from_time())
+    return format_hotp_value(hotp_value(secret, counters[len(counters) // 2]))
+
+
+def totp_now(secret, min_remaining=5):
+    """The current TOTP code, with at least `min_remaining` seconds left in its period.
+
+    Waiting out the end of a period keeps a test from submitting a code that has just expired
+    (which would be refused for the wrong reason).
+    """
+    period = app_settings.TOTP_PERIOD
+    left = period - time.time() % period
+    if left < min_remaining:
+        time.sleep(left + 0.1)
+    return current_totp(secret)
 
 
 def test_login_and_logout(client, owner, project):
@@ -117,6 +132,7 @@ def test_totp_login_and_code_reuse_is_refused(client, staff):
     assert response.status_code == 200
     assert "Incorrect code" in response.content.decode()
     assert "_auth_user_id" not in client.session
+    assert current_totp(staff.totp_secret) == code  # refused as reused, not as expired
 
 
 def test_enrol_totp_and_use_a_recovery_code(client, owner):

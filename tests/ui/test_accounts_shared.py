@@ -20,7 +20,7 @@ from django.conf import settings
 
 from portal.accounts import LOCKOUT_MESSAGE
 
-from .test_accounts import PASSWORD, totp_now
+from .test_accounts import PASSWORD, current_totp, totp_now
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -144,7 +144,7 @@ def test_a_totp_code_used_on_one_process_is_refused_on_another(
     user = django_user_model.objects.create_user("rae", "rae@example.com", PASSWORD, is_staff=True)
     secret = generate_totp_secret()
     TOTP.activate(user, secret)
-    code = totp_now(secret)
+    code = totp_now(secret, min_remaining=15)
     first = WebClient(live_server.url)
     status, _, location = first.login("rae", PASSWORD)
     assert (status, location) == (302, "/accounts/2fa/authenticate/")
@@ -156,3 +156,4 @@ def test_a_totp_code_used_on_one_process_is_refused_on_another(
     status, body, _ = second.request("/accounts/2fa/authenticate/", {"code": code})
     assert status == 200
     assert "Incorrect code" in body
+    assert current_totp(secret) == code  # refused as reused, not as expired

@@ -39,7 +39,7 @@ def test_members_see_the_gate_with_its_history_and_checks(login, project, person
     CheckResult.objects.create(gate=gate, source="ci", passed=False, details="health endpoint 503")
     body = login(persona).get(url(project, "T1")).content.decode()
     assert "T1 Health check green" in body
-    assert "gate.status_changed" in body and "open → partial" in body
+    assert "gate.status_changed" in body and "Status: open → partial" in body
     assert "health endpoint 503" in body
     assert ("Edit evidence, owner and due date" in body) is (persona in ("owner", "editor", "staff"))
     assert ("Waive this gate" in body) is (persona in ("owner", "staff"))

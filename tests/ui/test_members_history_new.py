@@ -144,3 +144,14 @@ def test_new_project_stage_row_needs_a_name(login, template):
     assert response.status_code == 422
     assert "Give this stage a name, or clear the row." in response.content.decode()
     assert not Project.objects.filter(name="Iris").exists()
+
+
+def test_history_says_what_changed(login, project, editor):
+    gate = ProjectGate.objects.get(project=project, code="S1")
+    services.gate_update(
+        actor=Actor(editor), gate=gate, version=gate.version, evidence_url="https://vault.example.com/audit"
+    )
+    body = login("viewer").get(reverse("projects:history", args=[project.slug])).content.decode()
+    assert "Evidence url: — → https://vault.example.com/audit" in body
+    assert "Role: — → signer" in body  # member events list their fields too
+    assert "Signoff roles: — → Product Owner" in body

@@ -216,3 +216,15 @@ class AuditFilterForm(forms.Form):
         if data.get("since") and data.get("until") and data["since"] > data["until"]:
             self.add_error("until", "The end date is before the start date.")
         return data
+
+
+class StageChangeForm(forms.Form):
+    stage = forms.ChoiceField(label="Judge readiness against the stage")
+
+    def __init__(self, *args, stages=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.stages = {str(s.pk): s for s in stages}
+        self.fields["stage"].choices = [(str(s.pk), s.name) for s in stages]
+
+    def clean_stage(self):
+        return self.stages[self.cleaned_data["stage"]]

@@ -597,3 +597,7 @@ def project_get_with_membership(user, slug, queryset=None):
     if not user_can(user, project, READ):
         raise Http404("No such project.")
     return project
+
+
+def stages_of(project):
+    return list(Stage.objects.filter(project=project).order_by("order"))

@@ -10,6 +10,7 @@ urlpatterns = [
     path("", views.dashboard, name="dashboard"),
     path("projects/new/", views.project_new, name="new"),
     path("projects/<slug:slug>/", views.project_detail, name="detail"),
+    path("projects/<slug:slug>/stage/", views.project_stage, name="stage"),
     path("projects/<slug:slug>/history/", audit_views.project_history, name="history"),
     path("projects/<slug:slug>/sign-off/", views.signoff, name="signoff"),
     path("projects/<slug:slug>/sign-off/<int:pk>/withdraw/", views.signoff_revoke, name="signoff_revoke"),

@@ -26,6 +26,7 @@ from .forms import (
     MemberForm,
     NewProjectForm,
     SignOffForm,
+    StageChangeForm,
     StageFormSet,
     UnwaiveForm,
     WaiveForm,
@@ -171,7 +172,29 @@ def project_detail(request, slug):
     filter_form.is_valid()
     context["filter_form"] = filter_form
     context["filtered"] = any(filters.values()) if filters else False
+    if context["can_own"]:
+        context["stage_form"] = StageChangeForm(
+            initial={"stage": str(project.current_stage_id or "")}, stages=selectors.stages_of(project)
+        )
     return render(request, "projects/detail.html", context)
+
+
+@login_required
+@require_POST
+def project_stage(request, slug):
+    """Move the project to another of its stages (owners): readiness is then judged against it."""
+    project = selectors.project_get_for_user(request.user, slug, own=True)
+    form = StageChangeForm(request.POST, stages=selectors.stages_of(project))
+    if form.is_valid():
+        try:
+            services.project_change_stage(actor=web_actor(request), project=project, stage=form.cleaned_data["stage"])
+        except DomainError as exc:
+            messages.error(request, exc.message)
+        else:
+            messages.success(request, f"{project.name} is now judged against {form.cleaned_data['stage'].name}.")
+    else:
+        messages.error(request, "Choose one of the project's stages.")
+    return redirect(project)
 
 
 @login_required

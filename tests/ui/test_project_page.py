@@ -137,3 +137,22 @@ def test_gate_filters(login, project):
     assert "CI green on main" not in body
     body = client.get(detail_url(project), {"status": "closed"}).content.decode()
     assert "No gate matches these filters." in body
+
+
+def test_owners_move_the_project_to_another_stage(login, project):
+    ga = project.stages.get(name="GA")
+    url = reverse("projects:stage", args=[project.slug])
+    assert login("outsider").post(url, {"stage": ga.pk}).status_code == 404
+    for persona in ("editor", "signer", "viewer"):
+        assert login(persona).post(url, {"stage": ga.pk}).status_code == 403
+        assert "Change stage" not in login(persona).get(detail_url(project)).content.decode()
+    client = login("owner")
+    assert "Change stage" in client.get(detail_url(project)).content.decode()
+    response = client.post(url, {"stage": ga.pk}, follow=True)
+    body = response.content.decode()
+    assert "Apollo is now judged against GA." in body
+    assert "Sign-offs for GA" in body and "DevOps Lead" in body
+    project.refresh_from_db()
+    assert project.current_stage == ga
+    response = client.post(url, {"stage": 999999}, follow=True)
+    assert "Choose one of the project&#x27;s stages." in response.content.decode()

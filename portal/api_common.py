@@ -20,7 +20,7 @@ from django.db import DataError, IntegrityError
 from django.db.models import Count, Window
 from django.http import Http404, JsonResponse
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
-from rest_framework import exceptions, permissions, status
+from rest_framework import exceptions, permissions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.authentication import SessionAuthentication as _DRFSessionAuthentication
 from rest_framework.pagination import CursorPagination, PageNumberPagination
@@ -430,7 +430,10 @@ __all__ = [
     "api_project_list",
     "error_body",
     "error_response",
-    "status",
+    "etag_value",
+    "refuse_throttled_anonymous",
+    "request_token",
+    "schema_error_responses",
 ]
 
 

@@ -136,7 +136,11 @@ CELERY_TASK_TIME_LIMIT = 300
 CELERY_TASK_SOFT_TIME_LIMIT = 240
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    # Seconds before a message taken by a worker that died (acks_late) is handed to another one.
+    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600),
+    "unacked_restore_interval": env.int("CELERY_UNACKED_RESTORE_INTERVAL", default=10),
+}
 CELERY_TIMEZONE = "UTC"
 # Seconds a recompute waits so that a burst of changes to one project is computed once.
 PREFLIGHT_RECOMPUTE_DELAY = env.float("PREFLIGHT_RECOMPUTE_DELAY", default=2.0)

@@ -104,3 +104,165 @@ def receiver():
     server = Receiver()
     yield server
     server.close()
+
+
+# --- real processes: workers, a private Redis, the web app ------------------------------------
+
+
+def _db_url(**options):
+    from django.conf import settings
+
+    db = settings.DATABASES["default"]
+    query = "&".join(f"{k}={v}" for k, v in options.items())
+    return f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}" + (f"?{query}" if query else "")
+
+
+def needs_postgres_and_redis():
+    from django.conf import settings
+
+    if not settings.REDIS_URL:
+        pytest.skip("needs REDIS_URL: a real Celery worker runs against Redis")
+    if settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+        pytest.skip("needs PostgreSQL: the worker process must share the test database")
+
+
+def free_port():
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class WorkerProcesses:
+    """Start real `celery worker` processes on the test database; stop them all at the end."""
+
+    def __init__(self):
+        self.procs = []
+
+    def start(self, *, redis_url=None, env=None, name="w"):
+        import os
+        import subprocess
+        import sys
+        import time
+        from pathlib import Path
+
+        from django.conf import settings
+
+        redis_url = redis_url or settings.REDIS_URL
+        full_env = {
+            **os.environ,
+            "DATABASE_URL": _db_url(),
+            "REDIS_URL": redis_url,
+            "PREFLIGHT_RECOMPUTE_DELAY": "0.3",
+            "PREFLIGHT_DISPATCH_DELAY": "0.2",
+            **(env or {}),
+        }
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "portal",
+                "worker",
+                "--pool=solo",
+                "--loglevel=WARNING",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+                "-n",
+                f"auto-{name}-{os.getpid()}-{len(self.procs)}@%h",
+            ],
+            cwd=Path(__file__).resolve().parents[2],
+            env=full_env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        self.procs.append(proc)
+        from celery import Celery
+
+        probe = Celery(broker=redis_url, set_as_current=False)
+        deadline = time.monotonic() + 30
+        try:
+            while time.monotonic() < deadline:
+                if proc.poll() is not None:
+                    pytest.fail(f"the worker exited early:\n{proc.stdout.read().decode()}")
+                replies = probe.control.ping(timeout=0.5)
+                if any(f"auto-{name}-" in next(iter(r)) for r in replies):
+                    return proc
+            pytest.fail("the worker did not answer a ping within 30 s")
+        finally:
+            probe.close()
+
+    def stop_all(self):
+        import subprocess
+
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+
+
+@pytest.fixture
+def workers(transactional_db):
+    needs_postgres_and_redis()
+    from portal.celery import app
+
+    app.control.purge()
+    started = WorkerProcesses()
+    yield started
+    started.stop_all()
+
+
+class PrivateRedis:
+    """A redis-server of our own on a free port, to stop and start without touching the shared one."""
+
+    def __init__(self):
+        self.port = free_port()
+        self.proc = None
+
+    @property
+    def url(self):
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self):
+        import subprocess
+        import time
+
+        import redis
+
+        self.proc = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        client = redis.Redis(port=self.port)
+        for _ in range(100):
+            try:
+                if client.ping():
+                    return
+            except redis.ConnectionError:
+                time.sleep(0.05)
+        pytest.fail("the private redis-server did not start")
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+@pytest.fixture
+def private_redis():
+    import shutil
+
+    if not shutil.which("redis-server"):
+        pytest.skip("needs redis-server on PATH to run a private Redis")
+    server = PrivateRedis()
+    server.start()
+    yield server
+    server.stop()

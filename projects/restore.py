@@ -5,16 +5,18 @@ cached readiness and snapshots included — so exporting the restored project gi
 document back. Users missing in this database are created without a usable password (they set one
 through password reset). The project's audit history is appended to this database's hash chain in
 its original order and with its original times, actors and contents; the ids it mentions are
-mapped to the restored rows. One more event, "project.restored", records the restore itself.
+mapped to the restored rows, and it is not fanned out to notifications and webhooks again. One
+more event, "project.restored", records the restore itself.
 """
 
 from datetime import UTC
 
+from django.apps import apps
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils.dateparse import parse_date, parse_datetime
 
-from audits.models import AuditEvent, ReadinessSnapshot
+from audits.models import AuditChainHead, AuditEvent, ReadinessSnapshot
 from audits.services import audit_append, audit_record
 from gates.models import Category, GateTemplate
 from gates.services import template_load
@@ -264,7 +266,7 @@ def _restore(actor, data, source):
         )
         for e in data["audit_events"]
     ]
-    audit_append(events)
+    _append_history_quietly(events)
     audit_record(
         actor=actor,
         action="project.restored",
@@ -280,6 +282,26 @@ def _restore(actor, data, source):
         },
     )
     return Project.objects.get(pk=project.pk)
+
+
+def _append_history_quietly(events):
+    """Append the restored history without fanning it out again.
+
+    Those events happened before, elsewhere: their notifications and webhooks went out then. The
+    dispatcher follows the audit chain with a cursor, so: hold the chain head (no other event can
+    be appended meanwhile), fan out whatever is still pending, append the history, and move the
+    cursor past it. The "project.restored" event recorded after it is dispatched as usual.
+    """
+    if not events or not apps.is_installed("notifications"):
+        audit_append(events)
+        return
+    from notifications.models import EventCursor
+    from notifications.services import AUDIT_CURSOR, events_dispatch
+
+    AuditChainHead.objects.select_for_update().get_or_create(pk=1)
+    events_dispatch()
+    audit_append(events)
+    EventCursor.objects.filter(name=AUDIT_CURSOR).update(last_id=events[-1].pk)
 
 
 def _restore_users(specs):

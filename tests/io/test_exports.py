@@ -287,3 +287,28 @@ def test_restore_refuses_a_taken_slug_other_formats_and_broken_data(busy_project
     assert (Project.objects.count(), AuditEvent.objects.count()) == before
     copy = project_restore(actor=Actor(staff), data={**data, "project": {**data["project"], "slug": "apollo-copy"}})
     assert copy.gates.count() == 6 and copy.memberships.count() == 4
+
+
+def test_a_restored_history_does_not_notify_or_fire_webhooks_again(busy_project, owner, editor, staff, run_on_commit):
+    """The events of a restored history happened before: nobody is told about them a second time."""
+    from notifications.models import Notification
+
+    t2 = gate(busy_project, "T2")
+    with run_on_commit():
+        services.gate_update(actor=Actor(owner), gate=t2, version=t2.version, owner=editor)
+        t2 = gate(busy_project, "T2")
+        services.gate_update(actor=Actor(owner), gate=t2, version=t2.version, status="open")  # reopened
+    assert Notification.objects.filter(project=busy_project, user=editor).exists()  # told once, as it happened
+    data = json.loads(exports.export_json_text(busy_project))
+    data["project"]["slug"] = "apollo-restored"
+    with run_on_commit():
+        restored = project_restore(actor=Actor(staff), data=data)
+    assert AuditEvent.objects.filter(project=restored, action="gate.status_changed").exists()
+    assert not Notification.objects.filter(project=restored).exists()
+    # Later changes of the restored project are dispatched as usual.
+    t2 = gate(restored, "T2")
+    with run_on_commit():
+        services.gate_update(actor=Actor(owner), gate=t2, version=t2.version, status="closed")
+        t2 = gate(restored, "T2")
+        services.gate_update(actor=Actor(owner), gate=t2, version=t2.version, status="open")
+    assert Notification.objects.filter(project=restored, user=editor).count() == 1

@@ -12,6 +12,9 @@ from rest_framework.response import Response
 from audits import diff
 from audits.diff_views import diff_sides
 from portal.api_common import api_actor, api_project_get, request_token
+from projects.api_gates import GateViewMixin, gate_etag
+from projects.checks import gate_set_check
+from projects.selectors import gate_get
 
 from . import selectors, services, webhooks
 from .models import Delivery, Kind, Notification, NotificationPreference, WebhookDelivery, WebhookSubscription
@@ -371,3 +374,72 @@ class SnapshotDiffView(generics.GenericAPIView):
         if a is None:
             raise Http404(note)
         return Response(diff.snapshot_diff(project, a, b).to_dict())
+
+
+# --- HTTP checks of gates ----------------------------------------------------------------------
+
+
+class CheckSpecSerializer(serializers.Serializer):
+    url = serializers.CharField(max_length=500, help_text="The http(s) URL to probe.")
+    expected_status = serializers.IntegerField(required=False, help_text="Default 200.")
+    json_field = serializers.CharField(required=False, allow_blank=True, help_text='Dotted path, e.g. "checks.db".')
+    json_value = serializers.JSONField(required=False, help_text="The value expected at json_field.")
+    timeout = serializers.FloatField(required=False, help_text="Seconds, 0.1–30 (default 5).")
+    interval_minutes = serializers.IntegerField(required=False, help_text="1–1440 (default 5).")
+
+
+class GateCheckSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    version = serializers.IntegerField()
+    is_automated = serializers.BooleanField()
+    check_spec = CheckSpecSerializer(allow_null=True)
+    check_probed_at = serializers.DateTimeField(allow_null=True)
+
+
+def _gate_check_response(gate):
+    data = {
+        "code": gate.code,
+        "version": gate.version,
+        "is_automated": gate.is_automated,
+        "check_spec": gate.check_spec,
+        "check_probed_at": gate.check_probed_at,
+    }
+    return Response(GateCheckSerializer(data).data, headers={"ETag": gate_etag(gate)})
+
+
+@extend_schema(
+    tags=["gates"],
+    parameters=[SLUG, OpenApiParameter("code", str, OpenApiParameter.PATH, description="Gate code, e.g. T4.")],
+)
+class GateCheckView(GateViewMixin, generics.GenericAPIView):
+    serializer_class = GateCheckSerializer
+
+    def get(self, request, slug, code):
+        """The gate's HTTP check (null when it has none) and when it was last probed."""
+        return _gate_check_response(gate_get(api_project_get(request, slug), code))
+
+    @extend_schema(
+        request=CheckSpecSerializer,
+        parameters=[OpenApiParameter("If-Match", str, OpenApiParameter.HEADER, required=True)],
+        responses={200: GateCheckSerializer, 412: OpenApiResponse(description="Stale If-Match."), **ERRORS},
+    )
+    def put(self, request, slug, code):
+        """Give the gate an HTTP check probed on a schedule; the gate then follows each probe. Needs If-Match."""
+        gate = gate_get(api_project_get(request, slug, write=True), code)
+        version = self.expected_version(request, gate)
+        spec = dict(_validated(CheckSpecSerializer, request.data))
+        if not spec.get("json_field"):
+            spec.pop("json_field", None)
+        gate = gate_set_check(actor=api_actor(request), gate=gate, version=version, spec=spec)
+        return _gate_check_response(gate)
+
+    @extend_schema(
+        parameters=[OpenApiParameter("If-Match", str, OpenApiParameter.HEADER, required=True)],
+        responses={200: GateCheckSerializer, 412: OpenApiResponse(description="Stale If-Match."), **ERRORS},
+    )
+    def delete(self, request, slug, code):
+        """Remove the gate's HTTP check. Needs If-Match."""
+        gate = gate_get(api_project_get(request, slug, write=True), code)
+        version = self.expected_version(request, gate)
+        gate = gate_set_check(actor=api_actor(request), gate=gate, version=version, spec=None)
+        return _gate_check_response(gate)

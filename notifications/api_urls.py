@@ -22,5 +22,6 @@ urlpatterns = [
         name="webhook-delivery-list",
     ),
     path("projects/<slug:slug>/signoffs/request", api.SignOffRequestView.as_view(), name="signoff-request"),
+    path("projects/<slug:slug>/gates/<str:code>/check", api.GateCheckView.as_view(), name="gate-check"),
     path("projects/<slug:slug>/snapshots/diff", api.SnapshotDiffView.as_view(), name="snapshot-diff"),
 ]

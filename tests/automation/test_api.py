@@ -190,3 +190,26 @@ def test_signoff_request_over_the_api(project, owner, editor, signer, run_on_com
         response = _client(owner, "write").post(f"/api/v1/projects/{project.slug}/signoffs/request")
     assert response.status_code == 200 and "sam-signer" in response.json()["asked"]
     _error(_client(editor, "write").post(f"/api/v1/projects/{project.slug}/signoffs/request"), 403)
+
+
+def test_gate_check_set_read_and_removed_over_the_api(project, owner, viewer, local_server, run_on_commit):
+    c = _client(owner, "write")
+    url = f"/api/v1/projects/{project.slug}/gates/T1/check"
+    current = c.get(url)
+    assert current.json()["check_spec"] is None and current["ETag"] == '"1"'
+    _error(c.put(url, {"url": local_server.url}, format="json"), 428)
+    _error(c.put(url, {"url": local_server.url}, format="json", HTTP_IF_MATCH='"7"'), 412)
+    bad = _error(c.put(url, {"url": "ftp://x", "timeout": 99}, format="json", HTTP_IF_MATCH='"1"'), 400)
+    assert {"url", "timeout"} <= set(bad["fields"])
+    _error(_client(viewer, "write").put(url, {"url": local_server.url}, format="json", HTTP_IF_MATCH='"1"'), 403)
+    saved = c.put(url, {"url": local_server.url, "interval_minutes": 2}, format="json", HTTP_IF_MATCH='"1"')
+    assert saved.status_code == 200, saved.content
+    assert saved.json()["is_automated"] and saved.json()["check_spec"]["interval_minutes"] == 2
+    from projects import checks
+
+    with run_on_commit():
+        checks.gate_probe(gate_id=ProjectGate.objects.get(project=project, code="T1").pk)
+    assert ProjectGate.objects.get(project=project, code="T1").status == "closed"
+    etag = c.get(url)["ETag"]
+    removed = c.delete(url, HTTP_IF_MATCH=etag)
+    assert removed.status_code == 200 and removed.json()["check_spec"] is None and not removed.json()["is_automated"]

@@ -4,14 +4,12 @@ Each test skips cleanly without REDIS_URL and PostgreSQL (the CI's second run ha
 """
 
 import os
-import signal
 import subprocess
 import sys
 import time
 import urllib.request
 from pathlib import Path
 
-import psycopg
 import pytest
 from django.conf import settings
 from django.db import connection
@@ -20,7 +18,7 @@ from django.db.models import F
 from audits.models import ReadinessSnapshot
 from audits.services import Actor
 from projects import services
-from projects.models import CheckResult, Project, ProjectGate
+from projects.models import Project, ProjectGate
 
 from ..conftest import wait_for
 from .conftest import _db_url, free_port
@@ -57,66 +55,6 @@ def test_a_burst_of_500_gate_updates_ends_in_a_handful_of_recomputes(workers, te
     from projects.selectors import project_readiness
 
     assert final.state_hash == project_readiness(final).state_hash
-
-
-def _waiting_on_lock(table):
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query ILIKE %s",
-            [f"UPDATE%{table}%"],
-        )
-        return cursor.fetchone()[0]
-
-
-def test_a_worker_killed_mid_recompute_loses_nothing(workers, template, owner):
-    """acks_late: the recompute a killed worker was running is handed to the next worker and redone."""
-    redelivery = {"CELERY_VISIBILITY_TIMEOUT": "2", "CELERY_UNACKED_RESTORE_INTERVAL": "1"}
-    first = workers.start(env=redelivery, name="doomed")
-    project = _new_project(template, owner, "Killed mid-task")
-    Project.objects.filter(pk=project.pk).update(change_seq=F("change_seq") + 1)
-    from projects.tasks import recompute_readiness
-
-    # Hold the project's row so the worker's recompute blocks in the middle of its transaction.
-    with psycopg.connect(_db_url().replace("postgres://", "postgresql://"), autocommit=False) as blocker:
-        blocker.execute("SELECT id FROM projects_project WHERE id = %s FOR UPDATE", [project.pk])
-        recompute_readiness.delay(project.pk)
-        assert wait_for(lambda: _waiting_on_lock("projects_project"), timeout=20), "the recompute never started"
-        first.send_signal(signal.SIGKILL)
-        first.wait(timeout=10)
-        blocker.rollback()
-    time.sleep(1)
-    # The killed worker's transaction is gone with it: the project is still behind.
-    project.refresh_from_db()
-    assert project.computed_seq < project.change_seq
-
-    workers.start(env=redelivery, name="heir")
-    assert wait_for(lambda: _fresh(project), timeout=30), "the recompute was not redone by the next worker"
-
-
-def test_a_worker_killed_mid_probe_has_the_probe_redone(workers, project, owner, local_server):
-    """The check probe a killed worker was running is redelivered: the result is still recorded."""
-    from projects import checks
-    from projects.tasks import probe_gate_check
-
-    redelivery = {"CELERY_VISIBILITY_TIMEOUT": "2", "CELERY_UNACKED_RESTORE_INTERVAL": "1"}
-    gate = ProjectGate.objects.select_related("project").get(project=project, code="T1")
-    gate = checks.gate_set_check(
-        actor=Actor(owner), gate=gate, version=gate.version, spec={"url": local_server.url, "timeout": 20}
-    )
-    first = workers.start(env=redelivery, name="doomed")
-    local_server.release.clear()  # the health endpoint hangs until we let it answer
-    probe_gate_check.delay(gate.pk)
-    assert local_server.arrived.wait(20), "the probe never started"
-    first.send_signal(signal.SIGKILL)
-    first.wait(timeout=10)
-    local_server.release.set()
-    assert not CheckResult.objects.filter(gate=gate).exists()
-
-    workers.start(env=redelivery, name="heir")
-    result = wait_for(lambda: CheckResult.objects.filter(gate=gate).first(), timeout=30)
-    assert result is not None and result.passed, "the probe was not redone"
-    assert len(local_server.requests) >= 2
-    assert wait_for(lambda: ProjectGate.objects.filter(pk=gate.pk, status="closed").exists(), timeout=10)
 
 
 @pytest.fixture

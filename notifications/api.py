@@ -421,7 +421,12 @@ class GateCheckView(GateViewMixin, generics.GenericAPIView):
     @extend_schema(
         request=CheckSpecSerializer,
         parameters=[OpenApiParameter("If-Match", str, OpenApiParameter.HEADER, required=True)],
-        responses={200: GateCheckSerializer, 412: OpenApiResponse(description="Stale If-Match."), **ERRORS},
+        responses={
+            200: GateCheckSerializer,
+            412: OpenApiResponse(description="Stale If-Match."),
+            428: OpenApiResponse(description="No If-Match header."),
+            **ERRORS,
+        },
     )
     def put(self, request, slug, code):
         """Give the gate an HTTP check probed on a schedule; the gate then follows each probe. Needs If-Match."""
@@ -435,7 +440,12 @@ class GateCheckView(GateViewMixin, generics.GenericAPIView):
 
     @extend_schema(
         parameters=[OpenApiParameter("If-Match", str, OpenApiParameter.HEADER, required=True)],
-        responses={200: GateCheckSerializer, 412: OpenApiResponse(description="Stale If-Match."), **ERRORS},
+        responses={
+            200: GateCheckSerializer,
+            412: OpenApiResponse(description="Stale If-Match."),
+            428: OpenApiResponse(description="No If-Match header."),
+            **ERRORS,
+        },
     )
     def delete(self, request, slug, code):
         """Remove the gate's HTTP check. Needs If-Match."""

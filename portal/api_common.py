@@ -24,6 +24,7 @@ from rest_framework import exceptions, permissions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.authentication import SessionAuthentication as _DRFSessionAuthentication
 from rest_framework.pagination import CursorPagination, PageNumberPagination
+from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.throttling import SimpleRateThrottle
 
@@ -298,6 +299,47 @@ def api_not_found(request, *args, **kwargs):
     return JsonResponse(error_body(404, "No such API endpoint."), status=404)
 
 
+# --- parsing -----------------------------------------------------------------------------------
+
+JSON_MAX_DEPTH = 32
+
+
+def _json_depth_exceeds(data, limit):
+    """Whether arrays/objects nest deeper than `limit` (iterative: a deep value cannot overflow it)."""
+    pending = [(data, 1)]
+    while pending:
+        value, depth = pending.pop()
+        if isinstance(value, dict):
+            children = value.values()
+        elif isinstance(value, list):
+            children = value
+        else:
+            continue
+        if depth > limit:
+            return True
+        pending.extend((child, depth + 1) for child in children)
+    return False
+
+
+class SafeJSONParser(JSONParser):
+    """DRF's JSON parser, refusing input nested too deeply with a 400 instead of a 500.
+
+    The C decoder raises RecursionError (not ValueError, which is all DRF catches) on a few
+    thousand nested brackets; anything deeper than JSON_MAX_DEPTH but still decodable would only
+    overflow later, in validation, storage or rendering.
+    """
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        message = f"JSON parse error - arrays and objects may nest at most {JSON_MAX_DEPTH} levels deep."
+        try:
+            data = super().parse(stream, media_type=media_type, parser_context=parser_context)
+        except RecursionError:
+            raise exceptions.ParseError(message) from None
+        if _json_depth_exceeds(data, JSON_MAX_DEPTH):
+            raise exceptions.ParseError(message)
+        return data
+
+
 # --- throttling --------------------------------------------------------------------------------
 
 
@@ -419,6 +461,7 @@ __all__ = [
     "PagePagination",
     "PreconditionFailed",
     "PreconditionRequired",
+    "SafeJSONParser",
     "ScopePermission",
     "SessionAuthentication",
     "TokenAuthentication",

@@ -292,7 +292,8 @@ REST_FRAMEWORK = {
         "anon": env.str("API_THROTTLE_ANON", default="60/min"),
     },
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # Refuses too deeply nested JSON with a 400 (DRF's own parser lets a RecursionError through).
+    "DEFAULT_PARSER_CLASSES": ["portal.api_common.SafeJSONParser"],
     "NUM_PROXIES": env.int("NUM_PROXIES", default=None),
 }
 SPECTACULAR_SETTINGS = {

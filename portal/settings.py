@@ -294,7 +294,9 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     # Refuses too deeply nested JSON with a 400 (DRF's own parser lets a RecursionError through).
     "DEFAULT_PARSER_CLASSES": ["portal.api_common.SafeJSONParser"],
-    "NUM_PROXIES": env.int("NUM_PROXIES", default=None),
+    # Trusted reverse proxies in front of the app: 0 takes the client address from the connection
+    # (REMOTE_ADDR) and ignores X-Forwarded-For, which any client can set.
+    "NUM_PROXIES": env.int("NUM_PROXIES", default=0),
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Preflight API",

@@ -74,7 +74,47 @@ def test_anonymous_clients_are_throttled_per_address(api):
         client = api("pf_guessing_tokens")
         statuses = [client.get("/api/v1/projects").status_code for _ in range(3)]
         assert statuses == [401, 401, 429]
+        assert 1 <= int(client.get("/api/v1/projects")["Retry-After"]) <= 60
         other = api()
         assert other.get("/api/v1/projects", REMOTE_ADDR="10.0.0.9").status_code == 401
     finally:
         SimpleRateThrottle.THROTTLE_RATES = api_settings.DEFAULT_THROTTLE_RATES
+
+
+@pytest.fixture
+def anon_rate_of_two():
+    from rest_framework.settings import api_settings
+    from rest_framework.throttling import SimpleRateThrottle
+
+    SimpleRateThrottle.THROTTLE_RATES = {**api_settings.DEFAULT_THROTTLE_RATES, "anon": "2/min"}
+    cache.clear()
+    yield
+    SimpleRateThrottle.THROTTLE_RATES = api_settings.DEFAULT_THROTTLE_RATES
+
+
+def test_requests_without_credentials_are_throttled_with_retry_after(api, anon_rate_of_two):
+    client = api()
+    statuses = [client.get("/api/v1/projects").status_code for _ in range(2)]
+    assert statuses == [401, 401]
+    response = client.get("/api/v1/projects")
+    assert_error_shape(response, 429)
+    assert 1 <= int(response["Retry-After"]) <= 60
+
+
+def test_a_forged_x_forwarded_for_does_not_escape_the_anonymous_throttle(api, anon_rate_of_two):
+    client = api()
+    responses = [client.get("/api/v1/projects", HTTP_X_FORWARDED_FOR=f"203.0.113.{i}") for i in range(1, 5)]
+    assert [r.status_code for r in responses] == [401, 401, 429, 429]
+    assert 1 <= int(responses[-1]["Retry-After"]) <= 60
+    guessing = api("pf_guessing_tokens")  # a bad token from the same address, forging another one
+    assert guessing.get("/api/v1/projects", HTTP_X_FORWARDED_FOR="198.51.100.7").status_code == 429
+
+
+def test_behind_a_trusted_proxy_the_forwarded_client_address_is_throttled(api, anon_rate_of_two, settings):
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "NUM_PROXIES": 1}
+    client = api()
+    first = [client.get("/api/v1/projects", HTTP_X_FORWARDED_FOR="203.0.113.1").status_code for _ in range(3)]
+    assert first == [401, 401, 429]
+    # Another client behind the same proxy: the proxy appended its address, the forged part is ignored.
+    other = client.get("/api/v1/projects", HTTP_X_FORWARDED_FOR="203.0.113.1, 203.0.113.2")
+    assert other.status_code == 401

@@ -17,6 +17,23 @@ class ApiTokenAddForm(forms.ModelForm):
         model = ApiToken
         fields = ("user", "name", "scope", "expires_at", "projects")
 
+    def clean(self):
+        # The service's own checks, so a refusal shows beside its field instead of failing the save.
+        data = super().clean()
+        errors = services.token_create_errors(
+            user=data.get("user"),
+            name=data.get("name"),
+            scope=data.get("scope"),
+            expires_at=data.get("expires_at"),
+            projects=data.get("projects") or (),
+        )
+        for field, field_messages in errors.items():
+            if field in self.errors:
+                continue  # the field's own validation said it already
+            for message in field_messages:
+                self.add_error(field if field in self.fields else None, message)
+        return data
+
 
 @admin.register(ApiToken)
 class ApiTokenAdmin(admin.ModelAdmin):
@@ -55,6 +72,8 @@ class ApiTokenAdmin(admin.ModelAdmin):
         return False if obj is not None else super().has_change_permission(request, obj)
 
     def save_model(self, request, obj, form, change):
+        # The form ran the service's checks (ApiTokenAddForm.clean); what is left is a refusal
+        # of the actor itself, which the admin's permissions already rule out.
         data = form.cleaned_data
         token, secret = services.token_create(
             actor=Actor(request.user, Channel.ADMIN),

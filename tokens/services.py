@@ -32,17 +32,13 @@ def _token_state(token):
     }
 
 
-@transaction.atomic
-def token_create(*, actor, user, name, scope, expires_at=None, projects=()):
-    """Create a token for `user` and return (token, secret). The secret is shown once, never stored.
+def token_create_errors(*, user, name, scope, expires_at=None, projects=()):
+    """What is wrong with these token settings, as {field: [messages]} (empty when nothing is).
 
-    People create their own tokens; staff may create one for anybody (the back office). Project
-    limits must be projects the user can see.
+    token_create refuses the same; forms call it to show the messages beside their fields.
     """
     from projects.selectors import user_can
 
-    if actor.user is not None and actor.user.pk != user.pk and not actor.user.is_staff:
-        raise NotAllowed("You may only create tokens for yourself.")
     errors = {}
     name = (name or "").strip()
     if not name:
@@ -53,9 +49,23 @@ def token_create(*, actor, user, name, scope, expires_at=None, projects=()):
         errors["scope"] = ["Choose read, write or signoff."]
     if expires_at is not None and expires_at <= timezone.now():
         errors["expires_at"] = ["The expiry must be in the future."]
-    projects = list(projects or [])
-    if any(not user_can(user, p) for p in projects):
+    if user is not None and any(not user_can(user, p) for p in projects or ()):
         errors["projects"] = ["A token can only be limited to projects its user can see."]
+    return errors
+
+
+@transaction.atomic
+def token_create(*, actor, user, name, scope, expires_at=None, projects=()):
+    """Create a token for `user` and return (token, secret). The secret is shown once, never stored.
+
+    People create their own tokens; staff may create one for anybody (the back office). Project
+    limits must be projects the user can see.
+    """
+    if actor.user is not None and actor.user.pk != user.pk and not actor.user.is_staff:
+        raise NotAllowed("You may only create tokens for yourself.")
+    name = (name or "").strip()
+    projects = list(projects or [])
+    errors = token_create_errors(user=user, name=name, scope=scope, expires_at=expires_at, projects=projects)
     if errors:
         raise InvalidInput("The token was not created.", field_errors=errors)
     for _ in range(5):

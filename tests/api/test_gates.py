@@ -7,9 +7,11 @@ from django.utils import timezone
 
 from audits.models import AuditEvent
 from audits.services import Actor
+from portal.api_common import PagePagination
 from projects import readiness, services
 from projects.models import ProjectGate
 
+from ..factories import GateDefinitionFactory, GateTemplateFactory
 from .helpers import assert_error_shape
 
 pytestmark = pytest.mark.django_db
@@ -24,6 +26,20 @@ def test_gate_list_in_display_order_with_versions(viewer, project, token_client)
     first = body["results"][0]
     assert first["category"] == "technical" and first["severity"] == "blocker" and first["version"] == 1
     assert first["effective_status"] == "open"
+
+
+def test_gate_page_size_is_capped(owner, run_on_commit, token_client):
+    cap = PagePagination.max_page_size
+    many = GateTemplateFactory(name="Many gates", key="many-gates")
+    GateDefinitionFactory.create_batch(cap + 5, template=many)
+    with run_on_commit():
+        services.project_create_from_template(actor=Actor(owner), template=many, name="Big", slug="big")
+    client = token_client(owner)
+    body = client.get("/api/v1/projects/big/gates?page_size=100000").json()
+    assert body["count"] == cap + 5
+    assert len(body["results"]) == cap
+    assert len(client.get("/api/v1/projects/big/gates?page_size=100000&page=2").json()["results"]) == 5
+    assert len(client.get("/api/v1/projects/big/gates").json()["results"]) == PagePagination.page_size
 
 
 def test_gate_filters(owner, editor, project, token_client):

@@ -3,6 +3,8 @@
 import pytest
 
 from audits.services import Actor
+from gates.models import GateTemplate
+from portal.api_common import PagePagination
 from projects import services
 
 from .helpers import assert_error_shape
@@ -76,10 +78,87 @@ def test_filters_and_ordering(owner, project, second_project, token_client):
     assert_error_shape(client.get("/api/v1/projects?verdict=maybe"), 400)
 
 
-def test_page_size_is_capped(owner, project, token_client):
-    body = token_client(owner).get("/api/v1/projects?page_size=100000").json()
-    assert body["count"] == 1
-    assert_error_shape(token_client(owner).get("/api/v1/projects?page=99"), 404)
+def test_page_size_is_capped(owner, run_on_commit, token_client):
+    cap = PagePagination.max_page_size
+    bare = GateTemplate.objects.create(name="Bare", key="bare")  # no gates: projects are cheap to make
+    with run_on_commit():
+        for i in range(cap + 5):
+            services.project_create_from_template(actor=Actor(owner), template=bare, name=f"Project {i:03}")
+    client = token_client(owner)
+    body = client.get("/api/v1/projects?page_size=100000").json()
+    assert body["count"] == cap + 5
+    assert len(body["results"]) == cap
+    assert body["next"] is not None
+    rest = client.get("/api/v1/projects?page_size=100000&page=2").json()["results"]
+    assert len(rest) == 5
+    assert_error_shape(client.get("/api/v1/projects?page_size=100000&page=3"), 404)
+
+
+@pytest.fixture
+def spread(owner, project, template, run_on_commit):
+    """Three projects on both sides of 2027-06-01, with three different scores and two verdicts.
+
+    Apollo: launches 2027-03-01, nothing closed (no-go). Borealis: 2027-06-01, half closed but its
+    blocker open (no-go). Cassini: 2027-09-01, everything closed (no blocker left: not no-go).
+    """
+    from datetime import date
+
+    from projects.models import ProjectGate
+
+    actor = Actor(owner)
+    with run_on_commit():
+        services.project_update(actor=actor, project=project, target_launch_date=date(2027, 3, 1))
+        borealis = services.project_create_from_template(
+            actor=actor, template=template, name="Borealis", target_launch_date=date(2027, 6, 1)
+        )
+        cassini = services.project_create_from_template(
+            actor=actor, template=template, name="Cassini", target_launch_date=date(2027, 9, 1)
+        )
+        for proj, codes in ((borealis, ("T2", "S1", "S2")), (cassini, ("T1", "T2", "S1", "S2", "O1", "O2"))):
+            for gate in ProjectGate.objects.filter(project=proj, code__in=codes):
+                services.gate_update_status(actor=actor, gate=gate, version=gate.version, status="closed")
+    return {p.slug: p for p in type(project).objects.all()}
+
+
+def _slugs(client, query):
+    response = client.get(f"/api/v1/projects?{query}")
+    assert response.status_code == 200, response.content
+    return [p["slug"] for p in response.json()["results"]]
+
+
+def test_launch_date_filters_take_both_sides_of_the_date(owner, spread, token_client):
+    client = token_client(owner)
+    assert _slugs(client, "launch_before=2027-06-01") == ["apollo", "borealis"]
+    assert _slugs(client, "launch_before=2027-05-31") == ["apollo"]
+    assert _slugs(client, "launch_after=2027-06-01") == ["borealis", "cassini"]
+    assert _slugs(client, "launch_after=2027-06-02") == ["cassini"]
+    assert _slugs(client, "launch_after=2027-04-01&launch_before=2027-08-01") == ["borealis"]
+
+
+def test_score_range_filters_bound_both_sides(owner, spread, token_client):
+    client = token_client(owner)
+    scores = {p["slug"]: p["score"] for p in client.get("/api/v1/projects").json()["results"]}
+    assert scores["apollo"] < scores["borealis"] < scores["cassini"]
+    middle = scores["borealis"]
+    assert _slugs(client, f"score_min={middle}") == ["borealis", "cassini"]
+    assert _slugs(client, f"score_max={middle}") == ["apollo", "borealis"]
+    assert _slugs(client, f"score_min={middle}&score_max={middle}") == ["borealis"]
+    assert _slugs(client, f"score_min={scores['apollo'] + 1}&score_max={scores['cassini'] - 1}") == ["borealis"]
+
+
+def test_ordering_by_score_and_verdict_orders(owner, spread, token_client):
+    client = token_client(owner)
+    assert _slugs(client, "ordering=score") == ["apollo", "borealis", "cassini"]
+    assert _slugs(client, "ordering=-score") == ["cassini", "borealis", "apollo"]
+    verdicts = {p["slug"]: p["verdict"] for p in client.get("/api/v1/projects").json()["results"]}
+    assert verdicts["apollo"] == verdicts["borealis"] == "no_go" != verdicts["cassini"]
+    # Ties keep the default order (name), so only the verdict moves Cassini.
+    by_verdict = sorted(verdicts, key=lambda slug: (verdicts[slug], slug))
+    assert _slugs(client, "ordering=verdict,name") == by_verdict
+    assert _slugs(client, "ordering=-verdict,name") == sorted(
+        verdicts, key=lambda slug: (verdicts[slug] != "no_go", slug)
+    )
+    assert by_verdict != _slugs(client, "ordering=-verdict,name")
 
 
 def test_list_queries_do_not_grow_with_page_size(

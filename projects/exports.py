@@ -337,6 +337,8 @@ def export_json(project, *, now=None):
     Rows refer to each other by natural keys (usernames, category keys, stage and role names, gate
     codes); snapshots and audit events keep their original ids (`pk`) so sign-offs and the history
     can point at them. Users come with name and e-mail only, never a password or staff flag.
+    Webhook subscriptions are not part of it: their signing secrets do not belong in a backup
+    file, and their URLs may not be reachable from another instance; owners subscribe again.
     """
     from audits.models import AuditEvent, ReadinessSnapshot
 
@@ -487,6 +489,8 @@ def export_json(project, *, now=None):
                 "waiver_expires_at": _iso(g.waiver_expires_at),
                 "is_automated": g.is_automated,
                 "check_spec": g.check_spec,
+                "check_probed_at": _iso(g.check_probed_at),
+                "evidence_lapse_handled_at": _iso(g.evidence_lapse_handled_at),
                 "order": g.order,
                 "version": g.version,
                 "created_at": _iso(g.created_at),

@@ -175,6 +175,9 @@ def _restore(actor, data, source):
                 waiver_expires_at=_dt(g["waiver_expires_at"]),
                 is_automated=g["is_automated"],
                 check_spec=g["check_spec"],
+                # Absent from exports made before these fields existed: never probed, never lapsed.
+                check_probed_at=_dt(g.get("check_probed_at")),
+                evidence_lapse_handled_at=_dt(g.get("evidence_lapse_handled_at")),
                 order=g["order"],
                 version=g["version"],
             )

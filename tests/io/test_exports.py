@@ -15,10 +15,11 @@ from hypothesis import strategies as st
 
 from audits.models import AuditEvent, Channel, ReadinessSnapshot
 from audits.services import Actor, audit_verify_chain
+from gates.models import Category, GateDefinition, GateTemplate
 from portal.errors import Conflict, InvalidInput, NotAllowed
 from projects import exports, imports, readiness, services
 from projects.markdown.parser import parse_markdown
-from projects.models import CheckResult, Project, ProjectGate, SignOffRole
+from projects.models import CheckResult, Membership, Project, ProjectGate, SignOff, SignOffRole, Stage
 from projects.restore import project_restore
 from projects.selectors import project_readiness
 
@@ -269,6 +270,108 @@ def test_json_export_restores_exactly_into_an_empty_database(busy_project):
     assert not get_user_model().objects.get(username="olivia-owner").has_usable_password()
 
 
+# Rows of a project, field by field, as the database holds them. Every concrete field of every
+# model a project owns is compared, so a field the export forgets fails the restore test. The only
+# fields left out or translated are the ones a restore cannot keep by nature:
+_NOT_COMPARED = {
+    "id",  # database ids are this database's; rows are matched by their order instead
+    "prev_hash",  # the restored history is appended to this database's audit chain, so its
+    "hash",  # links are new (the chain itself is verified separately)
+}
+
+
+def _natural_key(field, value):
+    """A foreign key as the natural key the export uses instead of this database's id."""
+    if value is None:
+        return None
+    model = field.related_model
+    if model is get_user_model():
+        return model.objects.get(pk=value).get_username()
+    natural = {
+        Project: lambda row: row.slug,
+        Category: lambda row: row.key,
+        GateTemplate: lambda row: (row.key, row.version),
+        GateDefinition: lambda row: (row.template.key, row.template.version, row.code),
+        Stage: lambda row: row.name,
+        SignOffRole: lambda row: row.name,
+        ProjectGate: lambda row: row.code,
+        ReadinessSnapshot: lambda row: (row.taken_at, row.state_hash),
+    }[model]  # a new foreign key must say how it is restored: a KeyError here means it does not
+    return natural(model.objects.get(pk=value))
+
+
+def _object_key(event):
+    """What an audit event's object id points at, by natural key (ids are remapped by a restore)."""
+    models = {
+        m._meta.model_name: m
+        for m in (Project, ProjectGate, Stage, SignOffRole, Membership, SignOff, CheckResult, ReadinessSnapshot)
+    }
+    if not event.object_id or event.object_type not in models:
+        return (event.object_type, bool(event.object_id))
+    row = models[event.object_type].objects.filter(pk=event.object_id).first()
+    return (event.object_type, str(row) if row else None)
+
+
+def database_rows(project):
+    """Every row the project owns, every concrete field, foreign keys and many-to-many by natural key."""
+    querysets = {
+        Project: Project.objects.filter(pk=project.pk),
+        SignOffRole: SignOffRole.objects.filter(project=project).order_by("order", "name"),
+        Stage: Stage.objects.filter(project=project).order_by("order"),
+        Membership: Membership.objects.filter(project=project).order_by("user__username"),
+        ProjectGate: ProjectGate.objects.filter(project=project).order_by("code"),
+        CheckResult: CheckResult.objects.filter(gate__project=project).order_by("received_at", "gate__code"),
+        ReadinessSnapshot: ReadinessSnapshot.objects.filter(project=project).order_by("taken_at", "state_hash"),
+        SignOff: SignOff.objects.filter(project=project).order_by("signed_at", "role__name"),
+        AuditEvent: AuditEvent.objects.filter(project=project).order_by("pk"),
+    }
+    rows = {}
+    for model, queryset in querysets.items():
+        rows[model.__name__] = []
+        for obj in queryset:
+            row = {}
+            for f in model._meta.concrete_fields:
+                if f.name in _NOT_COMPARED:
+                    continue
+                value = getattr(obj, f.attname)
+                row[f.name] = _natural_key(f, value) if f.is_relation else value
+            for f in model._meta.many_to_many:
+                row[f.name] = sorted(str(r) for r in getattr(obj, f.name).all())
+            if model is AuditEvent:
+                row["object_id"] = _object_key(obj)
+            rows[model.__name__].append(row)
+    return rows
+
+
+def test_restore_recreates_every_field_of_every_row(busy_project, owner, run_on_commit):
+    """Compared in the database, not export to export: a field missing from the export would
+    otherwise be missing from both sides and pass."""
+    from projects.upkeep import evidence_expire_due
+
+    t2 = gate(busy_project, "T2")
+    now = timezone.now()
+    ProjectGate.objects.filter(pk=t2.pk).update(
+        evidence_valid_days=1, evidence_expires_at=now - timedelta(hours=1), check_probed_at=now
+    )
+    with run_on_commit():
+        assert evidence_expire_due(now=now) == [t2.pk]
+    assert gate(busy_project, "T2").evidence_lapse_handled_at is not None
+    original = database_rows(busy_project)
+    text = exports.export_json_text(busy_project)
+
+    empty_the_database()
+    restored = project_restore(actor=Actor.system(Channel.CLI), data=json.loads(text), source="apollo.json")
+    rows = database_rows(restored)
+    assert rows["AuditEvent"].pop()["action"] == "project.restored"
+    for model, expected in original.items():
+        assert len(rows[model]) == len(expected), model
+        for got, want in zip(rows[model], expected, strict=True):
+            assert got == want, model
+    # Upkeep sees the lapse as handled already: nothing happens to the restored gate again.
+    with run_on_commit():
+        assert evidence_expire_due(now=now + timedelta(minutes=1)) == []
+
+
 def test_restore_refuses_a_taken_slug_other_formats_and_broken_data(busy_project, staff, owner):
     data = exports.export_json(busy_project)
     data = json.loads(json.dumps(data, default=str))
@@ -312,3 +415,27 @@ def test_a_restored_history_does_not_notify_or_fire_webhooks_again(busy_project,
         t2 = gate(restored, "T2")
         services.gate_update(actor=Actor(owner), gate=t2, version=t2.version, status="open")
     assert Notification.objects.filter(project=restored, user=editor).count() == 1
+
+
+def test_webhook_subscriptions_and_their_secrets_are_not_exported(busy_project, owner, staff):
+    """Webhooks are not part of a project export: their secrets must not sit in a backup file,
+    and a URL may not be reachable from another instance. The restored project has none."""
+    from notifications.models import WebhookSubscription
+    from notifications.webhooks import webhook_subscription_create
+
+    secret = "s3cret-that-must-not-leak-0123456789"
+    webhook_subscription_create(
+        actor=Actor(owner),
+        project=busy_project,
+        url="https://hooks.example.com/preflight",
+        events=["gate.status_changed"],
+        secret=secret,
+    )
+    text = exports.export_json_text(busy_project)
+    assert secret not in text
+    assert "webhooks" not in json.loads(text)
+    data = json.loads(text)
+    data["project"]["slug"] = "apollo-restored"
+    restored = project_restore(actor=Actor(staff), data=data)
+    assert WebhookSubscription.objects.filter(project=busy_project).count() == 1
+    assert not WebhookSubscription.objects.filter(project=restored).exists()

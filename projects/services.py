@@ -385,6 +385,8 @@ def member_add(*, actor, project, user, role, signoff_roles=()):
     audit_record(
         actor=actor, action="member.added", project=project, obj=membership, after=_membership_state(membership)
     )
+    # Who may sign for which role is part of the sign-off state: recompute, as member_update does.
+    _mark_changed(project)
     return membership
 
 

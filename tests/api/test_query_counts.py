@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from audits.services import Actor
 from gates.models import GateTemplate
+from notifications import webhooks
 from projects import services
 from projects.models import ProjectGate, SignOffRole, Stage
 
@@ -24,6 +25,8 @@ LISTS = [
     f"{P}/signoffs",
     f"{P}/snapshots",
     f"{P}/audit-events",
+    f"{P}/webhooks",
+    f"{P}/webhooks/{{webhook}}/deliveries",
     "/api/v1/gate-templates",
     "/api/v1/categories",
 ]
@@ -49,6 +52,14 @@ def busy_project(project, owner, editor, template, run_on_commit):
         stage = Stage.objects.get(project=project, order=1)
         for role in SignOffRole.objects.filter(project=project):
             services.signoff_give(actor=actor, project=project, stage=stage, role=role, decision="go")
+        for i in range(3):
+            subscription = webhooks.webhook_subscription_create(
+                actor=actor, project=project, url=f"https://hooks.example.com/{i}", events=["gate.status_changed"]
+            )
+    # Test deliveries, outside the block above: their sending is queued on a commit that never comes.
+    for _ in range(3):
+        webhooks.webhook_send_test(actor=actor, subscription=subscription)
+    project.webhook = subscription
     return project
 
 
@@ -56,6 +67,7 @@ def busy_project(project, owner, editor, template, run_on_commit):
 @pytest.mark.parametrize("auth", ["token", "session"])
 def test_list_query_count_is_independent_of_page_size(url, auth, busy_project, owner, token_client, api):
     client = token_client(owner) if auth == "token" else api(user=owner)
+    url = url.format(webhook=busy_project.webhook.pk)
     client.get(url)  # warm: the token's last-used stamp is written at most once a minute
     counts = {}
     for size in (1, 50):

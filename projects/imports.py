@@ -26,13 +26,25 @@ from portal.errors import Conflict, InvalidInput, NotAllowed
 
 from . import readiness
 from .markdown.parser import ParsedDocument, ParsedItem
+from .markdown.sections import GENERAL
 from .models import Project, ProjectGate
 from .selectors import OWN, WRITE
 from .services import _gate_state, _mark_changed, _require, project_create_from_template
 
 DEFAULT_ROLES = ["Backend Lead", "DevOps Lead", "Product Owner"]
 # Fields an import writes on an existing gate (besides version and updated_at).
-_UPDATED_FIELDS = ("status", "notes", "verified_at", "evidence_expires_at", "waiver_reason", "waiver_expires_at")
+_UPDATED_FIELDS = (
+    "status",
+    "notes",
+    "title",
+    "severity",
+    "weight",
+    "category",
+    "verified_at",
+    "evidence_expires_at",
+    "waiver_reason",
+    "waiver_expires_at",
+)
 
 
 @dataclass
@@ -124,9 +136,7 @@ class ImportPlan:
                     "status": g.item.status,
                     "severity": g.item.severity,
                     "notes": g.item.notes,
-                    "changes": {
-                        name: {"from": getattr(g.gate, name), "to": value} for name, value in g.changes.items()
-                    },
+                    "changes": {name: {"from": _shown(g.gate, name), "to": value} for name, value in g.changes.items()},
                 }
                 for g in self.gates
             ],
@@ -146,6 +156,13 @@ class ImportPlan:
                 for c in document.discrepancies
             ],
         }
+
+
+def _shown(gate, name):
+    """A gate's current value of a field an import changes, as the preview shows it."""
+    if name == "category":
+        return gate.category.name if gate.category_id else None
+    return getattr(gate, name)
 
 
 def _natural_title(title):
@@ -170,7 +187,7 @@ def import_plan(*, document, project=None, template=None):
     new project made from `template`, the template's gates are what the items match.
     """
     if project is not None:
-        existing = list(project.gates.order_by("pk"))
+        existing = list(project.gates.select_related("category").order_by("pk"))
     elif template is not None:
         existing = _template_gates(template)
     else:
@@ -189,11 +206,7 @@ def import_plan(*, document, project=None, template=None):
         gate = next((g for g in candidates if g is not None and g.pk not in matched), None)
         if gate is not None:
             matched.add(gate.pk)
-            changes = {}
-            if gate.status != item.status:
-                changes["status"] = item.status
-            if item.notes and _natural_notes(item.notes) not in _natural_notes(gate.notes):
-                changes["notes"] = item.notes
+            changes = _changes(gate, item)
             planned.append(PlannedGate(item=item, code=gate.code, gate=gate, changes=changes))
             continue
         code = (item.code or "")[:20]
@@ -209,11 +222,58 @@ def import_plan(*, document, project=None, template=None):
     return ImportPlan(document=document, gates=planned, project=project)
 
 
+def _changes(gate, item):
+    """What the document says differently about a gate it matches: {field: new value}.
+
+    Only what the document states changes: an item without a priority keeps the gate's severity,
+    one outside any heading keeps its category, and a title differing only in case or punctuation
+    is the same title. The weight follows a new severity unless someone set it explicitly (it
+    differs from the old severity's default).
+    """
+    changes = {}
+    if gate.status != item.status:
+        changes["status"] = item.status
+    if item.notes and _natural_notes(item.notes) not in _natural_notes(gate.notes):
+        changes["notes"] = item.notes
+    title = item.title[:300]
+    if title and _natural_title(title) != _natural_title(gate.title):
+        changes["title"] = title
+    if item.severity and item.severity != gate.severity:
+        changes["severity"] = item.severity
+        if gate.weight == readiness.default_weight(gate.severity):
+            changes["weight"] = readiness.default_weight(item.severity)
+    if _category_differs(gate, item):
+        changes["category"] = item.category_name
+    return changes
+
+
+def _category_differs(gate, item):
+    if item.category_key is None and item.category_name == GENERAL:
+        return False  # the document puts the item under no heading at all
+    if not gate.category_id:
+        return True
+    if item.category_key:
+        return item.category_key != gate.category.key
+    name = item.category_name or ""
+    # The lookup category_get_or_create makes: the key from the name, else the name itself.
+    return slugify(name)[:50] != gate.category.key and name.strip().lower() != gate.category.name.lower()
+
+
 def _template_gates(template):
     """The gates a new project from `template` starts with, unsaved (negative ids keep them apart)."""
     return [
-        ProjectGate(pk=-n, code=d.code, title=d.title, status=readiness.OPEN, notes="", version=1)
-        for n, d in enumerate(template.definitions.order_by("order", "code"), start=1)
+        ProjectGate(
+            pk=-n,
+            code=d.code,
+            title=d.title,
+            category=d.category,
+            severity=d.severity,
+            weight=d.weight,
+            status=readiness.OPEN,
+            notes="",
+            version=1,
+        )
+        for n, d in enumerate(template.definitions.select_related("category").order_by("order", "code"), start=1)
     ]
 
 
@@ -221,12 +281,14 @@ def _waiver_reason(item):
     return f"Waived in the imported document (line {item.line_no})."
 
 
-def _apply_changes(gate, planned, now):
+def _apply_changes(gate, planned, now, category=None):
     """Apply one planned update to a locked gate (the same fields the gate services write)."""
     item = planned.item
     for name, value in planned.changes.items():
         if name == "notes":
             value = f"{gate.notes}\n{value}".strip()
+        elif name == "category":
+            value = category
         setattr(gate, name, value)
     if "status" in planned.changes:
         gate.verified_at = now if gate.status == readiness.CLOSED else None
@@ -282,7 +344,7 @@ def import_into_project(*, actor, project, document, source="", expected_fingerp
 
     now = timezone.now()
     creates = _new_gates(actor, project, plan, now)
-    updated = _updated_gates(plan, now)
+    updated = _updated_gates(actor, plan, now)
     created = ProjectGate.objects.bulk_create(creates, batch_size=500)
     _write_updated_gates([gate for gate, _ in updated])
     events = [
@@ -296,7 +358,7 @@ def import_into_project(*, actor, project, document, source="", expected_fingerp
             project=project,
             obj=gate,
             before=before,
-            after=_gate_state(gate),
+            after=_imported_state(gate),
         )
         for gate, before in updated
     ]
@@ -384,16 +446,40 @@ def _new_gates(actor, project, plan, now):
     return gates
 
 
-def _updated_gates(plan, now):
+def _imported_state(gate):
+    """The audited view of a gate an import changes: the gate services' view, plus the title,
+    severity, weight and category a document may change too."""
+    return {
+        **_gate_state(gate),
+        "title": gate.title,
+        "severity": gate.severity,
+        "weight": gate.weight,
+        "category": gate.category.key,
+    }
+
+
+def _updated_gates(actor, plan, now):
     """Lock the gates the plan updates (one query) and apply its changes; [(gate, state before)]."""
     wanted = {g.gate.pk: g for g in plan.gates if g.action == "update"}
     if not wanted:
         return []
-    locked = ProjectGate.objects.select_for_update(of=("self",)).select_related("owner").filter(pk__in=wanted)
+    locked = (
+        ProjectGate.objects.select_for_update(of=("self",)).select_related("owner", "category").filter(pk__in=wanted)
+    )
+    categories = {}
     updated = []
     for gate in sorted(locked, key=lambda g: g.pk):
-        before = _gate_state(gate)
-        _apply_changes(gate, wanted[gate.pk], now)
+        planned = wanted[gate.pk]
+        category = None
+        if "category" in planned.changes:
+            key = (planned.item.category_key, planned.item.category_name)
+            if key not in categories:
+                categories[key] = category_get_or_create(
+                    actor=actor, name=planned.item.category_name, key=planned.item.category_key or ""
+                )
+            category = categories[key]
+        before = _imported_state(gate)
+        _apply_changes(gate, planned, now, category=category)
         updated.append((gate, before))
     return updated
 

@@ -167,6 +167,60 @@ def test_reimport_updates_matching_gates_by_code_then_title_and_audits_each(proj
     assert again.writes == 0 and row_counts() == before
 
 
+RECLASSIFIED = """# Apollo
+## Technical
+| ID | Gate | Status | Priority |
+|---|---|---|---|
+| T1 | Deep health check green | Open | Blocker |
+| T2 | CI green on main | Open | |
+## Security
+| ID | Gate | Status | Priority |
+|---|---|---|---|
+| S1 | Secrets in vault | Open | Blocker |
+| S2 | Rate limiting | Open | High |
+| O1 | Error tracking wired | Open | Low |
+"""
+
+
+def test_reimport_updates_severity_title_and_category_the_document_states(project, editor, run_on_commit):
+    s2 = gate(project, "S2")
+    services_weight = 7  # set by someone, not the medium default: a new severity leaves it alone
+    ProjectGate.objects.filter(pk=s2.pk).update(weight=services_weight)
+    s1_weight = gate(project, "S1").weight
+    document = parse_markdown(RECLASSIFIED)
+    preview = imports.import_plan(document=document, project=project).preview()
+    rows = {g["code"]: (g["action"], g["changes"]) for g in preview["gates"]}
+    assert rows["S1"] == (
+        "update",
+        {
+            "severity": {"from": "critical", "to": "blocker"},
+            "weight": {"from": s1_weight, "to": readiness.default_weight("blocker")},
+        },
+    )
+    assert rows["S2"] == ("update", {"severity": {"from": "medium", "to": "high"}})
+    assert rows["T1"] == ("update", {"title": {"from": "Health check green", "to": "Deep health check green"}})
+    assert rows["O1"] == ("update", {"category": {"from": "Observability", "to": "Security"}})
+    assert rows["T2"] == ("unchanged", {})  # no priority given: the severity stays
+    assert preview["counts"]["update"] == 4
+    assert gate(project, "S1").severity == "critical"  # the preview wrote nothing
+
+    with run_on_commit():
+        imports.import_into_project(actor=Actor(editor), project=project, document=document)
+    s1, s2, t1, o1 = (gate(project, code) for code in ("S1", "S2", "T1", "O1"))
+    assert (s1.severity, s1.weight) == ("blocker", readiness.default_weight("blocker"))
+    assert (s2.severity, s2.weight) == ("high", services_weight)
+    assert t1.title == "Deep health check green"
+    assert (o1.category.key, o1.status) == ("security", "open")
+    event = AuditEvent.objects.get(project=project, action="gate.updated", object_id=str(s1.pk))
+    assert (event.before["severity"], event.after["severity"], event.actor_user) == ("critical", "blocker", editor)
+    event = AuditEvent.objects.get(project=project, action="gate.updated", object_id=str(o1.pk))
+    assert (event.before["category"], event.after["category"]) == ("observability", "security")
+    project.refresh_from_db()
+    assert project.computed_seq == project.change_seq  # readiness recomputed with the new severities
+    assert audit_verify_chain()[1] is None
+    assert imports.import_plan(document=document, project=project).writes == 0
+
+
 def test_duplicate_titles_each_match_their_own_gate(import_new, owner):
     text = "## Ops\n- [ ] Drill\n- [x] Drill\n"
     project = import_new(text)

@@ -42,6 +42,13 @@ class GateDefinitionInline(admin.TabularInline):
     extra = 0
     ordering = ("order", "code")
 
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        formfield = super().formfield_for_foreignkey(db_field, request, **kwargs)
+        if db_field.name == "category":
+            # The category list is read once for the whole inline, not once per definition row.
+            formfield.choices = [(getattr(value, "value", value), label) for value, label in formfield.choices]
+        return formfield
+
 
 @admin.register(GateTemplate)
 class GateTemplateAdmin(CatalogAdmin):

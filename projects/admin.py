@@ -2,7 +2,9 @@
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
 from django.db import transaction
+from django.db.models import Q
 from django.http import HttpResponseRedirect
 from django.utils.html import format_html, format_html_join
 
@@ -13,6 +15,8 @@ from portal.errors import DomainError
 
 from . import services
 from .models import CheckResult, Membership, Project, ProjectGate, SignOff, SignOffRole, Stage
+
+User = get_user_model()
 
 
 def admin_actor(request):
@@ -34,9 +38,17 @@ class ServiceErrorsMixin:
 
 
 class VersionedGateForm(forms.ModelForm):
-    """Carries the version the operator saw, so a concurrent change is refused, not overwritten."""
+    """Carries the version the operator saw, so a concurrent change is refused, not overwritten.
 
-    seen_version = forms.IntegerField(widget=forms.HiddenInput, required=False)
+    The version is required: a post without it would reach the service as "no check" and
+    overwrite whatever changed since the page was loaded.
+    """
+
+    seen_version = forms.IntegerField(
+        widget=forms.HiddenInput,
+        min_value=1,
+        error_messages={"required": "The gate's version is missing; reload the page and edit it again."},
+    )
 
     class Meta:
         model = ProjectGate
@@ -47,13 +59,38 @@ class VersionedGateForm(forms.ModelForm):
         if self.instance.pk:
             self.fields["seen_version"].initial = self.instance.version
 
+    def clean(self):
+        cleaned = super().clean()
+        seen = cleaned.get("seen_version")
+        if "seen_version" in self.errors:
+            # A hidden field's error would read "(Hidden field seen_version) …": say it for the form.
+            raise forms.ValidationError(self.errors.pop("seen_version"))
+        edited = [f for f in self.changed_data if f != "seen_version"]
+        if self.instance.pk and edited and seen != self.instance.version:
+            raise forms.ValidationError(
+                f"Gate {self.instance.code} was changed by someone else (now version {self.instance.version}, "
+                f"you edited version {seen}). Nothing was saved; reload to see the current value."
+            )
+        return cleaned
+
+
+def static_choices(formfield):
+    """Evaluate a model choice field's choices once, for every row of an inline.
+
+    Each inline form renders its own copy of the field, and a queryset of choices is a query
+    per copy; a plain list of (pk, label) is copied without touching the database.
+    """
+    formfield.choices = [(getattr(value, "value", value), label) for value, label in formfield.choices]
+    return formfield
+
 
 class GateInline(admin.TabularInline):
+    """The project's gates, editable in place; the owner is chosen among the project's people."""
+
     model = ProjectGate
     form = VersionedGateForm
     fields = ("code", "title", "category", "severity", "status", "owner", "due_date", "seen_version")
     readonly_fields = ("code", "title", "category", "severity")
-    autocomplete_fields = ("owner",)
     extra = 0
     can_delete = False
     show_change_link = True
@@ -65,17 +102,56 @@ class GateInline(admin.TabularInline):
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("category", "owner")
 
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "owner":
+            project = getattr(request, "_admin_project", None)
+            # Members may own gates; a former member who still owns one stays selectable, so
+            # saving the page never clears an owner nobody touched.
+            kwargs["queryset"] = (
+                User.objects.filter(Q(memberships__project=project) | Q(owned_gates__project=project))
+                .distinct()
+                .order_by("username")
+            )
+            return static_choices(super().formfield_for_foreignkey(db_field, request, **kwargs))
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
 
 class MembershipInline(admin.TabularInline):
+    """Existing members: change their role and sign-off roles, or remove them."""
+
     model = Membership
     fields = ("user", "role", "signoff_roles")
-    autocomplete_fields = ("user",)
+    readonly_fields = ("user",)
     extra = 0
 
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("user", "project").prefetch_related("signoff_roles")
+
     def formfield_for_manytomany(self, db_field, request, **kwargs):
-        if db_field.name == "signoff_roles" and getattr(request, "_admin_project", None):
-            kwargs["queryset"] = SignOffRole.objects.filter(project=request._admin_project)
+        if db_field.name == "signoff_roles":
+            project = getattr(request, "_admin_project", None)
+            kwargs["queryset"] = SignOffRole.objects.filter(project=project).order_by("order", "name")
+            return static_choices(super().formfield_for_manytomany(db_field, request, **kwargs))
         return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+
+class NewMembershipInline(MembershipInline):
+    """Add people to the project (their row moves to the members above once saved)."""
+
+    verbose_name = "new member"
+    verbose_name_plural = "add members"
+    readonly_fields = ()
+    autocomplete_fields = ("user",)
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return super(MembershipInline, self).has_add_permission(request, obj)
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).none()
 
 
 class StageInline(admin.TabularInline):
@@ -122,7 +198,7 @@ class ProjectAdmin(ServiceErrorsMixin, admin.ModelAdmin):
         "template",
     )
     date_hierarchy = "target_launch_date"
-    inlines = (StageInline, MembershipInline, GateInline)
+    inlines = (StageInline, MembershipInline, NewMembershipInline, GateInline)
     actions = ("recompute_readiness",)
     fieldsets = (
         (
@@ -200,7 +276,12 @@ class ProjectAdmin(ServiceErrorsMixin, admin.ModelAdmin):
             services.project_change_stage(actor=actor, project=obj, stage=form.cleaned_data["current_stage"])
 
     def save_formset(self, request, form, formset, change):
+        """Each changed row is one service call; the formset's own save() is never used.
+
+        The lists formset.save() would fill are filled here, for the admin's change message.
+        """
         actor = admin_actor(request)
+        formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
         if formset.model is ProjectGate:
             for gate_form in formset.forms:
                 if not gate_form.has_changed() or not gate_form.instance.pk:
@@ -209,12 +290,13 @@ class ProjectAdmin(ServiceErrorsMixin, admin.ModelAdmin):
                     f: gate_form.cleaned_data[f] for f in services.GATE_EDITABLE_FIELDS if f in gate_form.changed_data
                 }
                 if changes:
-                    services.gate_update(
+                    gate = services.gate_update(
                         actor=actor,
                         gate=gate_form.instance,
-                        version=gate_form.cleaned_data.get("seen_version"),
+                        version=gate_form.cleaned_data["seen_version"],
                         **changes,
                     )
+                    formset.changed_objects.append((gate, list(changes)))
         elif formset.model is Membership:
             for member_form in formset.forms:
                 data = member_form.cleaned_data
@@ -223,18 +305,21 @@ class ProjectAdmin(ServiceErrorsMixin, admin.ModelAdmin):
                 instance = member_form.instance
                 if data.get("DELETE") and instance.pk:
                     services.member_remove(actor=actor, membership=instance)
+                    formset.deleted_objects.append(instance)
                 elif instance.pk and member_form.has_changed():
-                    services.member_update(
+                    membership = services.member_update(
                         actor=actor, membership=instance, role=data["role"], signoff_roles=data["signoff_roles"]
                     )
+                    formset.changed_objects.append((membership, member_form.changed_data))
                 elif not instance.pk and data.get("user"):
-                    services.member_add(
+                    membership = services.member_add(
                         actor=actor,
                         project=form.instance,
                         user=data["user"],
                         role=data["role"],
                         signoff_roles=data["signoff_roles"],
                     )
+                    formset.new_objects.append(membership)
         elif formset.model is Stage:
             for stage_form in formset.forms:
                 if stage_form.instance.pk and stage_form.has_changed():
@@ -243,7 +328,8 @@ class ProjectAdmin(ServiceErrorsMixin, admin.ModelAdmin):
                         for f in services.STAGE_EDITABLE_FIELDS
                         if f in stage_form.changed_data
                     }
-                    services.stage_update(actor=actor, stage=stage_form.instance, **fields)
+                    stage = services.stage_update(actor=actor, stage=stage_form.instance, **fields)
+                    formset.changed_objects.append((stage, list(fields)))
 
     @admin.action(description="Recompute readiness now")
     def recompute_readiness(self, request, queryset):
@@ -341,7 +427,7 @@ class ProjectGateAdmin(ServiceErrorsMixin, admin.ModelAdmin):
         if changes:
             fresh = ProjectGate.objects.select_related("project").get(pk=obj.pk)
             services.gate_update(
-                actor=admin_actor(request), gate=fresh, version=form.cleaned_data.get("seen_version"), **changes
+                actor=admin_actor(request), gate=fresh, version=form.cleaned_data["seen_version"], **changes
             )
 
 

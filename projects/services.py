@@ -5,6 +5,7 @@ one transaction, validation before saving, a row lock or version check against l
 the audit event in the same transaction, and a readiness recompute queued on commit.
 """
 
+import contextlib
 import json
 import logging
 from datetime import datetime, timedelta
@@ -544,10 +545,18 @@ def readiness_request_recompute(project_id):
         return
     key = RECOMPUTE_PENDING_KEY.format(project_id)
     try:
-        if cache.add(key, 1, timeout=max(60, int(settings.PREFLIGHT_RECOMPUTE_DELAY * 10))):
-            recompute_readiness.apply_async(args=[project_id], countdown=settings.PREFLIGHT_RECOMPUTE_DELAY)
-    except Exception:  # a down broker must not fail a committed write
+        if not cache.add(key, 1, timeout=max(60, int(settings.PREFLIGHT_RECOMPUTE_DELAY * 10))):
+            return  # a recompute is already queued and will read this change too
+    except Exception:  # a down cache must not fail a committed write
         log.warning("Could not queue a recompute of project %s; the sweep will catch up.", project_id, exc_info=True)
+        return
+    try:
+        recompute_readiness.apply_async(args=[project_id], countdown=settings.PREFLIGHT_RECOMPUTE_DELAY)
+    except Exception:  # nor a down broker
+        log.warning("Could not queue a recompute of project %s; the sweep will catch up.", project_id, exc_info=True)
+        # Nothing is queued, so the flag must not hold back the next change's attempt.
+        with contextlib.suppress(Exception):
+            cache.delete(key)
 
 
 def readiness_recompute(*, project_ids, now=None, force=False, batch_size=500):

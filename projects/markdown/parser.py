@@ -70,7 +70,7 @@ _ATX = re.compile(r"^\s{0,3}(#{1,6})\s+(.*?)(?:\s+#+)?\s*$")
 _SETEXT_H1 = re.compile(r"^\s{0,3}=+\s*$")
 _SETEXT_H2 = re.compile(r"^\s{0,3}-{2,}\s*$")
 _HRULE = re.compile(r"^\s{0,3}([-*_])(?:\s*\1){2,}\s*$")
-_CHECKBOX = re.compile(rf"^(\s*)(?:{_BULLET}\s+)?\[([^\]]{{0,3}})\](?!\()\s*(.*)$")
+_CHECKBOX = re.compile(rf"^(\s*)(?:({_BULLET})\s+)?\[([^\]]{{0,3}})\](?!\()\s*(.*)$")
 # "[~]" and "[/]" are the in-progress boxes of several editors, "[-]" a dropped (cancelled) item.
 _CHECKBOX_MARKS = {
     "": v.OPEN, "x": v.CLOSED, "X": v.CLOSED, "✓": v.CLOSED, "✔": v.CLOSED,
@@ -95,6 +95,8 @@ _NOISE_LINE = re.compile(
     r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(?::\d{2})?(?:\s*[+-]\d{2}:?\d{2}|Z)?|\S+/\S+\.(?:md|markdown|txt|rst))\s*$"
 )
 _LEGEND_START = re.compile(r"^\s*(?:[-*+]\s+)?(?:\*\*)?(?:legend\b|(?:status )?key\s*:)", re.IGNORECASE)
+# "**Legend**", "Status Key:", "Legend (marks used below)"; not "Key Features", "Key Risks".
+_LEGEND_LABEL = re.compile(r"^(?:(?:status|symbol|icon)\s+)?(?:legend|key)(?:\s*\(.*\))?$|^legend\b", re.IGNORECASE)
 _LEGEND_EQUALS = re.compile(rf"[{_MARKS}][\ufe0f\ufe0e]?\s*(?:=|:=|means\b)")
 _SCORE = re.compile(r"(?<![\d.])(\d{1,3}(?:\.\d+)?)\s*/\s*100\b")
 _SCORE_PERCENT = re.compile(r"\bscore\b\D{0,30}?(\d{1,3}(?:\.\d+)?)\s*%", re.IGNORECASE)
@@ -150,6 +152,8 @@ class _Parser:
         self.label_active = False
         self.label_status: str | None = None
         self.label_signoff = False
+        # Under "**Legend**" / "**Status Key:**": None, "label" (no entry yet) or "list" (in its list).
+        self.legend: str | None = None
         self.last_draft: Draft | None = None
         self.summary_columns: list[str | None] | None = None
         self.last_table: tables.Table | None = None
@@ -227,6 +231,10 @@ class _Parser:
             return i + 1
         stripped = line.strip()
         if not stripped:
+            if self.legend == "list":
+                self.legend = None  # the legend's list ended
+            return i + 1
+        if self.legend and self._legend_entry(line):
             return i + 1
         if stripped.startswith("<!--"):
             return self._skip_comment(i)
@@ -344,6 +352,15 @@ class _Parser:
         self.label_active = False
         self.label_status = None
         self.label_signoff = False
+        self.legend = None
+
+    def _legend_entry(self, line: str) -> bool:
+        """A list line under a legend label explains a status: it is not a gate. Anything else ends it."""
+        if _CHECKBOX.match(line) or _MARK_LINE.match(line) or _PLAIN_BULLET.match(line):
+            self.legend = "list"
+            return True
+        self.legend = None
+        return False
 
     def _signing(self) -> bool:
         """Inside a sign-off section or under a "**Sign-off:**" label: bullets name roles."""
@@ -393,10 +410,11 @@ class _Parser:
         match = _CHECKBOX.match(line)
         if not match:
             return False
-        mark, text = match.group(2).strip(), match.group(3)
+        bullet, mark, text = match.group(2), match.group(3).strip(), match.group(4)
         statuses = _CHECKBOX_MARKS
-        if mark not in statuses and (len(mark) != 1 or mark.isalnum()):
-            return False  # "[A]", "[12]": a reference, not a checkbox
+        # "[A] …", "[12] …" open a reference; "- [o] Backups" is a list item with a box nobody can read.
+        if mark not in statuses and (len(mark) != 1 or (mark.isalnum() and not (bullet and not mark.isdigit()))):
+            return False
         if self._signing():
             self._role(text)
             return True
@@ -508,6 +526,7 @@ class _Parser:
         self.label_active = True
         self.label_status = v.context_status(text.rstrip(" :"))
         self.label_signoff = v.is_signoff_heading(text)
+        self.legend = "label" if _LEGEND_LABEL.match(v.plain(text).strip(" :*_")) else None
         self.last_draft = None
         return True
 

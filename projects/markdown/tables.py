@@ -48,6 +48,8 @@ SUMMARY_COLUMNS = {
 }  # fmt: skip
 _LEGEND_COLUMNS = frozenset({"legend", "symbol", "icon", "meaning", "emoji", "mark"})
 _SIGNOFF_COLUMNS = frozenset({"role", "sign off role", "function"})
+# "| Status | Description |" over "| ✅ Complete | Done and verified |": what each status means.
+_LEGEND_TEXT_COLUMNS = frozenset({"description", "meaning", "means", "definition", "explanation", "what it means"})
 
 Rows = list[tuple[int, list[str]]]  # (line index, cells)
 
@@ -124,7 +126,26 @@ def layout(header: list[str], rows: Rows, *, section: object, context: str | Non
                 roles[name].remove(table.title)
     table.kind, table.roles = "gate", roles
     table.status = roles["status"][0] if "status" in roles else None
+    if _is_legend(table, keys, rows):
+        table.kind, table.roles = "other", {}
     return table
+
+
+def _is_legend(table: Table, keys: list[str], rows: Rows) -> bool:
+    """A status column and only descriptions beside it, each status once: a legend, not gates."""
+    if table.status is None or "title" in table.roles or "code" in table.roles or len(rows) < 2:
+        return False
+    others = [key for j, key in enumerate(keys) if j != table.status and key]
+    if not others or not all(key in _LEGEND_TEXT_COLUMNS for key in others):
+        return False
+    statuses = []
+    for _, cells in rows:
+        cell = cells[table.status] if table.status < len(cells) else ""
+        status = v.parse_status(cell, strict=True)
+        if status is None:
+            return False
+        statuses.append(status)
+    return len(set(statuses)) == len(statuses)
 
 
 def _roles(header: list[str], keys: list[str]) -> dict[str, list[int]]:

@@ -988,3 +988,88 @@ def test_a_large_document_parses_linearly():
     assert len(doc.counts_by_category()) == 20
     assert not doc.unreadable
     assert re.fullmatch(r"C\d+-\d+", doc.items[0].code)
+
+
+# --- Legends written as lists or tables; boxes nobody can read ------------------------------
+
+
+@pytest.mark.parametrize("label", ["**Legend**", "**Legend:**", "**Status Key:**", "Legend:", "Status key:"])
+def test_a_legend_written_as_a_list_is_not_gates(label):
+    doc = parse(
+        f"# Doc\n## Security\n- [ ] Pen test\n\n{label}\n- ✅ Complete\n- ❌ Missing\n- ⚠️ Partial\n\n- [x] Backups\n"
+    )
+    assert [(i.title, i.status) for i in doc.items] == [("Pen test", "open"), ("Backups", "closed")]
+    assert doc.unreadable == []
+
+
+def test_a_list_under_a_key_something_label_is_not_a_legend():
+    doc = parse("# Doc\n## Security\n**Key Risks:**\n- ❌ Pen test\n- ✅ Backups\n")
+    assert [(i.title, i.status) for i in doc.items] == [("Pen test", "open"), ("Backups", "closed")]
+
+
+def test_a_legend_table_is_not_gates():
+    doc = parse(
+        "# Doc\n## Security\n| Status | Description |\n|---|---|\n| ✅ Complete | Done and verified |\n"
+        "| ❌ Missing | Not started |\n| ⚠️ Partial | Some work left |\n\n"
+        "| Gate | Status | Description |\n|---|---|---|\n| Pen test | Complete | booked |\n| Backups | Complete | |\n"
+    )
+    assert [(i.title, i.status) for i in doc.items] == [("Pen test", "closed"), ("Backups", "closed")]
+
+
+def test_a_status_and_description_table_with_repeated_statuses_is_still_gates():
+    doc = parse("## Security\n| Status | Description |\n|---|---|\n| Done | Pen test booked |\n| Done | Backups |\n")
+    assert [(i.title, i.status) for i in doc.items] == [("Pen test booked", "closed"), ("Backups", "closed")]
+
+
+@pytest.mark.parametrize("mark", ["o", "O", "v", "A", "?"])
+def test_a_list_item_with_a_box_nobody_can_read_is_reported(mark):
+    doc = parse(f"## Recovery\n- [{mark}] Backups\n- [x] Restore drill\n")
+    assert [i.title for i in doc.items] == ["Restore drill"]
+    assert [(u.line_no, u.reason) for u in doc.unreadable] == [(2, f"unknown checkbox mark [{mark}]")]
+
+
+def test_a_bracketed_reference_is_not_a_box():
+    doc = parse("## Recovery\n[A] Appendix A has the runbook\n- [12] RFC 1234\n- [x] Restore drill\n")
+    assert [i.title for i in doc.items] == ["Restore drill"] and doc.unreadable == []
+
+
+# "Looks like an item": a list bullet carrying a one-character box ("- [o] …"), a list bullet led by
+# a status mark ("- ✅ …"), or a row of a table whose header has a gate and a status column. Each
+# such line must become a gate or be reported; nothing in between may vanish.
+_box = st.one_of(
+    st.sampled_from(["", " ", "x", "X", "~", "/", "-", "o", "O", "v", "?", "✓", "✔", "*", "!"]),
+    st.characters(codec="utf-8", exclude_categories=("Cs", "Cc", "Zl", "Zp", "Nd"), exclude_characters="]\\`"),
+)
+_bullet = st.sampled_from(["- ", "* ", "+ ", "1. ", "2) ", "  - ", "    * "])
+_plain_title = st.lists(
+    st.sampled_from(["Backups", "restore", "drill", "CI", "SLO", "p95", "DNS", "load"]), min_size=1, max_size=4
+).map(" ".join)
+_cell = st.sampled_from(["Open", "Done", "WIP", "Maybe", "", "✅", "❌ Missing", "later", "N/A", "??"])
+_item_line = st.one_of(
+    st.tuples(st.just("box"), st.builds(lambda b, m, t: f"{b}[{m}] {t}", _bullet, _box, _plain_title)),
+    st.tuples(
+        st.just("mark"),
+        st.builds(lambda b, m, t: f"{b}{m} {t}", _bullet, st.sampled_from(list("✅❌⚠🟡🔴🟢")), _plain_title),
+    ),
+    st.tuples(st.just("row"), st.builds(lambda t, s: f"| {t} | {s} |", _plain_title, _cell)),
+    st.tuples(st.just("prose"), st.sampled_from(["Some prose about the launch.", "", "More text here."])),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(_item_line, min_size=1, max_size=25))
+def test_every_line_that_looks_like_an_item_is_a_gate_or_reported(lines):
+    text, expected, in_table = ["# Doc", "## Security"], [], False
+    for kind, line in lines:
+        if kind == "row" and not in_table:
+            text += ["", "| Gate | Status |", "|---|---|"]
+        elif kind != "row" and in_table:
+            text.append("")
+        in_table = kind == "row"
+        text.append(line)
+        if kind != "prose":
+            expected.append(len(text))
+    doc = parse("\n".join(text))
+    accounted = {i.line_no for i in doc.items} | {u.line_no for u in doc.unreadable}
+    missing = [(n, text[n - 1]) for n in expected if n not in accounted]
+    assert missing == []

@@ -290,6 +290,33 @@ def test_a_new_project_takes_roles_and_target_from_the_document(import_new):
     assert project.memberships.get().role == "owner"
 
 
+SIGNED_BY_OTHERS = """# Checkout launch
+## Security
+- [x] Pen test
+- [ ] Rate limiting
+
+## Sign-off
+- [ ] Head of Security
+- [ ] Finance Director — approves pricing
+- [ ] Support Manager
+"""
+
+
+def test_a_new_project_takes_the_sign_off_roles_the_document_lists(import_new, staff):
+    document = parse_markdown(SIGNED_BY_OTHERS)
+    expected = ["Head of Security", "Finance Director", "Support Manager"]
+    assert set(expected).isdisjoint(imports.DEFAULT_ROLES)  # so ignoring the list cannot pass
+    assert document.signoff_roles == expected
+    project = import_new(SIGNED_BY_OTHERS, name="Checkout")
+    assert list(project.signoff_roles.order_by("order").values_list("name", flat=True)) == expected
+    stage = project.stages.get()
+    assert sorted(stage.required_roles.values_list("name", flat=True)) == sorted(expected)
+    assert [g.title for g in project.gates.order_by("order")] == ["Pen test", "Rate limiting"]  # roles are not gates
+    template = imports.import_as_template(actor=Actor(staff), document=document, name="Checkout gates")
+    assert template.signoff_roles == expected
+    assert template.stages[0]["required_roles"] == expected
+
+
 # --- As a gate template -----------------------------------------------------------------------
 
 

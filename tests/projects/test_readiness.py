@@ -1057,6 +1057,54 @@ def test_property_state_hash_changes_with_an_effective_status(gates, data):
     assert state_hash(changed, NOW) != state_hash(gates, NOW)
 
 
+def _effective_statuses(gates, now):
+    return [effective_status(g, now).effective_status for g in gates]
+
+
+@PROPERTY
+@given(nonempty_gate_lists, st.data())
+def test_property_state_hash_holds_when_a_stored_status_changes_but_not_its_effect(gates, data):
+    """Only then: a closed gate with stale evidence and a partial gate with the same evidence
+    count alike, as do a waived gate whose waiver expired and an open one with the same waiver,
+    so the same state hash (a sign-off given against one stays current against the other)."""
+    i = data.draw(st.integers(0, len(gates) - 1))
+    counts_as = effective_status(gates[i], NOW).effective_status
+    twins = [
+        s
+        for s in STATUSES
+        if s != gates[i].status and effective_status(replace(gates[i], status=s), NOW).effective_status == counts_as
+    ]
+    assume(twins)
+    changed = list(gates)
+    changed[i] = replace(gates[i], status=data.draw(st.sampled_from(twins)))
+    assert changed[i].status != gates[i].status
+    assert _effective_statuses(changed, NOW) == _effective_statuses(gates, NOW)
+    assert state_hash(changed, NOW) == state_hash(gates, NOW)
+    assert evaluate(changed, SOFT_LAUNCH, [], NOW).state_hash == evaluate(gates, SOFT_LAUNCH, [], NOW).state_hash
+
+
+@PROPERTY
+@given(nonempty_gate_lists, st.timedeltas(min_value=timedelta(0), max_value=timedelta(days=60)))
+def test_property_state_hash_moves_with_time_exactly_when_an_effective_status_does(gates, elapsed):
+    """Nothing stored changes; evidence going stale or a waiver expiring changes the hash, and
+    time that changes no effective status leaves it alone."""
+    later = NOW + elapsed
+    moved = _effective_statuses(gates, later) != _effective_statuses(gates, NOW)
+    assert (state_hash(gates, later) != state_hash(gates, NOW)) == moved
+
+
+def test_time_alone_changes_the_hash_through_stale_evidence_and_an_expired_waiver():
+    """The two ways time moves an effective status, each shown once (the property above
+    covers them among many others)."""
+    fresh = gate("T1", CLOSED, verified_at=NOW, evidence_valid_days=30, evidence_url="https://ci.example/1")
+    waived = gate("T2", WAIVED, waiver_reason="Until launch", waiver_expires_at=NOW + timedelta(days=1))
+    for g, days, becomes in ((fresh, 31, PARTIAL), (waived, 2, OPEN)):
+        later = NOW + timedelta(days=days)
+        assert effective_status(g, later).effective_status == becomes
+        assert state_hash([g], later) != state_hash([g], NOW)
+        assert state_hash([g], NOW + timedelta(hours=12)) == state_hash([g], NOW)
+
+
 @PROPERTY
 @given(nonempty_gate_lists, st.data())
 def test_property_state_hash_ignores_fields_outside_it(gates, data):

@@ -1,6 +1,9 @@
 """/api/v1/ endpoints for Markdown import and for exports.
 
 - `POST imports/preview`: what a document would import (into a project, or a new one); writes nothing.
+- `POST imports/project`: preview (`dry_run`) or create a new project from a document; the
+  token's user owns it.
+- `POST imports/template`: preview (`dry_run`) or create a gate template from a document (staff).
 - `POST projects/{slug}/import`: preview (`dry_run`) or apply a document to a project. Applying with
   the `fingerprint` of a preview refuses (409) if the project changed since that preview.
 - `GET projects/{slug}/export?format=md|csv|json`: the decision pack (optionally of a snapshot), the
@@ -10,14 +13,16 @@ Authentication, scopes, project access and errors come from `portal.api_common`.
 """
 
 from django.http import Http404, HttpResponse
+from django.utils.text import slugify
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import serializers
-from rest_framework.exceptions import ValidationError
+from rest_framework import serializers, status
+from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from gates.models import GateTemplate
 from portal.api_common import READ, WRITE, api_actor, api_project_get
 
 from . import exports, imports, readiness
@@ -50,6 +55,32 @@ class ProjectImportInputSerializer(ImportInputSerializer):
         max_length=64,
         help_text="The fingerprint of the preview you approved: the import is refused (409) if it changed.",
     )
+
+
+class NewProjectImportInputSerializer(ImportInputSerializer):
+    name = serializers.CharField(
+        max_length=200, required=False, default="", allow_blank=True, help_text="Default: the document's title."
+    )
+    slug = serializers.SlugField(
+        max_length=80, required=False, default="", allow_blank=True, help_text="Default: from the name."
+    )
+    template = serializers.SlugRelatedField(
+        slug_field="id",
+        queryset=GateTemplate.objects.all(),
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="Id of a gate template whose gates the document's items update (optional).",
+    )
+    dry_run = serializers.BooleanField(required=False, default=False, help_text="Only preview; write nothing.")
+
+
+class TemplateImportInputSerializer(ImportInputSerializer):
+    name = serializers.CharField(max_length=200, help_text="The template's name.")
+    key = serializers.SlugField(
+        max_length=80, required=False, default="", allow_blank=True, help_text="Default: from the name."
+    )
+    dry_run = serializers.BooleanField(required=False, default=False, help_text="Only preview; write nothing.")
 
 
 class PreviewCountsSerializer(serializers.Serializer):
@@ -132,6 +163,21 @@ class ImportResultSerializer(serializers.Serializer):
     preview = PreviewSerializer()
 
 
+class NewProjectImportResultSerializer(serializers.Serializer):
+    applied = serializers.BooleanField(help_text="False for a dry run.")
+    project = serializers.CharField(allow_null=True, help_text="The new project's slug (null for a dry run).")
+    gates = serializers.IntegerField(help_text="Gates the project has (or would have, for a dry run).")
+    preview = PreviewSerializer()
+
+
+class TemplateImportResultSerializer(serializers.Serializer):
+    applied = serializers.BooleanField(help_text="False for a dry run.")
+    template = serializers.IntegerField(allow_null=True, help_text="The new template's id (null for a dry run).")
+    key = serializers.CharField()
+    version = serializers.IntegerField(allow_null=True)
+    preview = PreviewSerializer()
+
+
 ERRORS = {
     400: OpenApiResponse(description="Invalid input (the one error shape, with field messages)."),
     403: OpenApiResponse(description="Not allowed for this user or token scope."),
@@ -159,6 +205,76 @@ class ImportPreviewView(APIView):
         project = api_project_get(request, data["project"], write=True) if data.get("project") else None
         plan = imports.import_plan(document=parse_markdown(data["markdown"]), project=project)
         return Response(plan.preview())
+
+
+def _new_project_name(data, document):
+    return (data["name"] or document.title or "Imported project")[:200]
+
+
+@extend_schema(tags=["import and export"])
+class NewProjectImportView(APIView):
+    required_scope = WRITE
+
+    @extend_schema(
+        request=NewProjectImportInputSerializer,
+        responses={
+            200: NewProjectImportResultSerializer,
+            201: NewProjectImportResultSerializer,
+            409: OpenApiResponse(description="The slug is taken."),
+            **ERRORS,
+        },
+    )
+    def post(self, request):
+        """Create a new project from a Markdown document (optionally on a gate template); the
+        token's user owns it. With `dry_run` (200) it only previews and writes nothing; otherwise the
+        project is created (201) with every gate audited."""
+        data = _input(NewProjectImportInputSerializer, request)
+        document = parse_markdown(data["markdown"])
+        template = data["template"]
+        plan = imports.import_plan(document=document, template=template)
+        if data["dry_run"]:
+            # A template's gates all come along; the items that match none of them are added.
+            gates = template.definitions.count() + plan.count("create") if template else len(plan.gates)
+            body = {"applied": False, "project": None, "gates": gates}
+            return Response({**body, "preview": plan.preview()})
+        name = _new_project_name(data, document)
+        project = imports.import_new_project(
+            actor=api_actor(request),
+            document=document,
+            name=name,
+            slug=data["slug"] or slugify(name)[:80],
+            template=template,
+            source=data["source"] or "API",
+        )
+        body = {"applied": True, "project": project.slug, "gates": project.gates.count(), "preview": plan.preview()}
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
+@extend_schema(tags=["import and export"])
+class TemplateImportView(APIView):
+    required_scope = WRITE
+
+    @extend_schema(
+        request=TemplateImportInputSerializer,
+        responses={200: TemplateImportResultSerializer, 201: TemplateImportResultSerializer, **ERRORS},
+    )
+    def post(self, request):
+        """Make a gate template from a Markdown document (staff only). Statuses are not part of a
+        template; an existing key gets its next version. With `dry_run` (200) nothing is written."""
+        if not request.user.is_staff:
+            raise PermissionDenied("Only the back office may add gate templates.")
+        data = _input(TemplateImportInputSerializer, request)
+        document = parse_markdown(data["markdown"])
+        plan = imports.import_plan(document=document)
+        key = slugify(data["key"] or data["name"])[:80]
+        if data["dry_run"]:
+            body = {"applied": False, "template": None, "key": key, "version": None}
+            return Response({**body, "preview": plan.preview()})
+        template = imports.import_as_template(
+            actor=api_actor(request), document=document, name=data["name"], key=key, source=data["source"] or "API"
+        )
+        body = {"applied": True, "template": template.pk, "key": template.key, "version": template.version}
+        return Response({**body, "preview": plan.preview()}, status=status.HTTP_201_CREATED)
 
 
 @extend_schema(tags=["import and export"], parameters=[SLUG])

@@ -227,3 +227,88 @@ def test_api_import_query_count_does_not_grow_with_the_document(api, project, dj
             format="json",
         )
     assert response.status_code == 200 and response.json()["counts"]["gates"] == 380
+
+
+# --- A new project, a new template ----------------------------------------------------------
+
+
+def test_a_new_project_from_a_document_previews_then_creates_owned_by_the_token_user(api, outsider):
+    from projects.models import Project
+
+    client = api("outsider", scope="write")
+    text = example_text("launch-gates.md")
+    before = row_counts()  # after the token was made (that is audited)
+    response = client.post("/api/v1/imports/project", {"markdown": text, "dry_run": True}, format="json")
+    assert response.status_code == 200, response.json()
+    body = response.json()
+    assert (body["applied"], body["project"], body["gates"]) == (False, None, 33)
+    assert body["preview"]["counts"]["create"] == 33
+    assert row_counts() == before  # a dry run writes nothing
+
+    response = client.post(
+        "/api/v1/imports/project", {"markdown": text, "name": "Dealix", "source": "launch-gates.md"}, format="json"
+    )
+    assert response.status_code == 201, response.json()
+    assert (response.json()["project"], response.json()["gates"]) == ("dealix", 33)
+    project = Project.objects.get(slug="dealix")
+    assert project.owner == outsider and project.memberships.get().user == outsider
+    event = AuditEvent.objects.get(project=project, action="project.imported")
+    assert (event.actor_user, event.channel, event.after["created"]) == (outsider, "api", 33)
+    # The slug is taken now: a field error, nothing written.
+    before = row_counts()
+    again = client.post("/api/v1/imports/project", {"markdown": text, "name": "Dealix"}, format="json")
+    assert again.status_code == 400 and "taken" in str(again.json())
+    assert row_counts() == before
+
+
+def test_a_new_project_from_a_document_needs_write_scope_and_readable_gates(api):
+    reader, writer = api("owner", scope="read"), api("owner")
+    before = row_counts()
+    response = reader.post("/api/v1/imports/project", {"markdown": "- [ ] A"}, format="json")
+    assert response.status_code == 403
+    response = writer.post("/api/v1/imports/project", {"markdown": "just prose", "name": "P"}, format="json")
+    assert response.status_code == 400 and response.json()["message"]
+    response = writer.post("/api/v1/imports/project", {"template": 999999, "markdown": "- [ ] A"}, format="json")
+    assert response.status_code == 400 and "template" in str(response.json())
+    assert row_counts() == before
+
+
+def test_a_new_project_on_a_template_counts_the_template_gates(api, template):
+    text = "## Technical\n- [x] Health check green\n- [ ] Brand new gate\n"
+    body = {"markdown": text, "template": template.pk, "name": "On template"}
+    preview = api("owner").post("/api/v1/imports/project", {**body, "dry_run": True}, format="json").json()
+    assert (preview["gates"], preview["preview"]["counts"]["update"], preview["preview"]["counts"]["create"]) == (
+        7,
+        1,
+        1,
+    )
+    response = api("owner").post("/api/v1/imports/project", body, format="json")
+    assert response.status_code == 201 and response.json()["gates"] == 7
+
+
+def test_only_staff_import_templates_through_the_api(api):
+    from gates.models import GateTemplate
+
+    text = example_text("launch-gates.md")
+    clients = {persona: api(persona) for persona in ("owner", "outsider", "staff")}  # tokens are audited
+    before = (GateTemplate.objects.count(), *row_counts())
+    for persona in ("owner", "outsider"):
+        for dry_run in (True, False):
+            response = clients[persona].post(
+                "/api/v1/imports/template", {"markdown": text, "name": "Dealix", "dry_run": dry_run}, format="json"
+            )
+            assert response.status_code == 403
+    response = clients["staff"].post(
+        "/api/v1/imports/template", {"markdown": text, "name": "Dealix gates", "dry_run": True}, format="json"
+    )
+    assert response.status_code == 200, response.json()
+    assert (response.json()["key"], response.json()["preview"]["counts"]["gates"]) == ("dealix-gates", 33)
+    assert (GateTemplate.objects.count(), *row_counts()) == before  # previews wrote nothing
+    response = clients["staff"].post(
+        "/api/v1/imports/template", {"markdown": text, "name": "Dealix gates"}, format="json"
+    )
+    assert response.status_code == 201, response.json()
+    template = GateTemplate.objects.get(pk=response.json()["template"])
+    assert (template.key, template.version, template.definitions.count()) == ("dealix-gates", 1, 33)
+    response = clients["staff"].post("/api/v1/imports/template", {"markdown": text}, format="json")
+    assert response.status_code == 400 and "name" in str(response.json())

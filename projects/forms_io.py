@@ -95,6 +95,20 @@ class NewProjectImportForm(DocumentForm):
         self.fields["template"].queryset = GateTemplate.objects.order_by("name", "-version")
 
 
+class TemplateImportForm(DocumentForm):
+    """Step 1 of a gate template from a document (staff): the document plus the template's name."""
+
+    name = forms.CharField(max_length=200, label="Template name")
+    key = forms.SlugField(
+        max_length=80,
+        required=False,
+        label="Key",
+        help_text="Default: from the name. An existing key gets its next version.",
+    )
+
+    field_order = ["name", "key", "text", "file"]
+
+
 class ApplyForm(forms.Form):
     """Step 2: apply what was previewed (the signed document and the plan's fingerprint)."""
 

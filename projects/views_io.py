@@ -8,8 +8,10 @@ is still the one the user saw.
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import slugify
 from django.views.decorators.http import require_GET
@@ -20,7 +22,14 @@ from gates.models import GateTemplate
 from portal.errors import Conflict, DomainError
 
 from . import exports, imports, readiness, selectors
-from .forms_io import ApplyForm, DocumentForm, NewProjectImportForm, sign_document, unsign_document
+from .forms_io import (
+    ApplyForm,
+    DocumentForm,
+    NewProjectImportForm,
+    TemplateImportForm,
+    sign_document,
+    unsign_document,
+)
 from .markdown.parser import parse_markdown
 
 
@@ -169,6 +178,58 @@ def project_new_from_import(request):
         if template is not None:
             context["template_only"] = _template_only(template, plan)
     return _render(request, context)
+
+
+@login_required
+def template_import(request):
+    """Make a gate template from a document, preview first (staff only, like the back office)."""
+    if not request.user.is_staff:
+        raise PermissionDenied("Only the back office may add gate templates.")
+    target = "new-template"
+    context = {"form": TemplateImportForm()}
+    if request.method == "POST" and "document" in request.POST:
+        apply_form = ApplyForm(request.POST)
+        signed = apply_form.is_valid() and unsign_document(
+            apply_form.cleaned_data["document"], user=request.user, target=target
+        )
+        if not signed:
+            context["copy_error"] = (
+                "This preview could not be verified: it is more than six hours old, was made for another page, "
+                "or was changed on the way. Nothing was imported; paste or upload the document again."
+            )
+            return render(request, "projects/template_import.html", context, status=400)
+        document = parse_markdown(signed["text"])
+        data = apply_form.cleaned_data
+        try:
+            template = imports.import_as_template(
+                actor=_actor(request), document=document, name=data["name"], key=data["slug"], source=signed["source"]
+            )
+        except DomainError as exc:
+            plan = imports.import_plan(document=document)
+            initial = {"name": data["name"], "slug": data["slug"]}
+            context.update(
+                _preview_context(
+                    request, plan, text=signed["text"], source=signed["source"], target=target, initial=initial
+                )
+            )
+            context["apply_error"] = exc.message
+            return render(request, "projects/template_import.html", context, status=422)
+        messages.success(
+            request,
+            f"The template “{template.name}” (version {template.version}) was made from {signed['source']} "
+            f"with {template.definitions.count()} gates.",
+        )
+        return redirect(reverse("admin:gates_gatetemplate_change", args=[template.pk]))
+    if request.method == "POST":
+        form = TemplateImportForm(request.POST, request.FILES)
+        context["form"] = form
+        if not form.is_valid():
+            return render(request, "projects/template_import.html", context, status=422)
+        text, source = form.cleaned_data["document"], form.cleaned_data["source"]
+        plan = imports.import_plan(document=parse_markdown(text))
+        initial = {"name": form.cleaned_data["name"], "slug": form.cleaned_data["key"]}
+        context.update(_preview_context(request, plan, text=text, source=source, target=target, initial=initial))
+    return render(request, "projects/template_import.html", context)
 
 
 # --- exports -----------------------------------------------------------------------------------

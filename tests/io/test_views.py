@@ -295,3 +295,70 @@ def test_the_changes_page_links_to_the_decision_pack_of_its_snapshot(login, proj
     snapshot = project.snapshots.latest()
     html = login("viewer").get(reverse("audits:changes", args=["apollo"]) + f"?a={snapshot.pk}").content.decode()
     assert f'href="{export_url("md")}?snapshot={snapshot.pk}"' in html
+
+
+# --- A gate template from a document (staff) --------------------------------------------------
+
+
+def template_import_url():
+    return reverse("io:template_import")
+
+
+@pytest.mark.parametrize("persona", ["owner", "editor", "viewer", "outsider"])
+def test_only_staff_import_templates_in_the_web_ui(login, persona, project):
+    from gates.models import GateTemplate
+
+    client = login(persona)
+    before = (GateTemplate.objects.count(), *row_counts())
+    assert client.get(template_import_url()).status_code == 403
+    response = client.post(template_import_url(), {"name": "Dealix", "text": example_text("launch-gates.md")})
+    assert response.status_code == 403
+    assert (GateTemplate.objects.count(), *row_counts()) == before
+
+
+def test_anonymous_visitors_are_sent_to_log_in_for_template_import(client):
+    response = client.get(template_import_url())
+    assert response.status_code == 302 and "login" in response["Location"]
+
+
+def test_staff_preview_a_template_then_create_it(login, staff):
+    from gates.models import GateTemplate
+
+    client = login("staff")
+    assert client.get(template_import_url()).status_code == 200
+    before = (GateTemplate.objects.count(), *row_counts())
+    response = client.post(template_import_url(), {"name": "Dealix gates", "text": example_text("launch-gates.md")})
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "33 gate definitions" in html and "Create the template with 33 gates" in html
+    assert (GateTemplate.objects.count(), *row_counts()) == before  # the preview wrote nothing
+    response = client.post(
+        template_import_url(),
+        {
+            "document": hidden(html, "document"),
+            "fingerprint": hidden(html, "fingerprint"),
+            "name": hidden(html, "name"),
+            "slug": "",  # no key given: made from the name
+        },
+    )
+    template = GateTemplate.objects.get(key="dealix-gates")
+    assert response.status_code == 302 and response["Location"].endswith(f"/{template.pk}/change/")
+    assert (template.name, template.version, template.definitions.count()) == ("Dealix gates", 1, 33)
+    assert AuditEvent.objects.filter(actor_user=staff, channel="web").exists()
+
+
+def test_a_template_preview_altered_on_the_way_is_refused(login):
+    from gates.models import GateTemplate
+
+    client = login("staff")
+    html = client.post(template_import_url(), {"name": "Dealix", "text": "- [ ] Backups"}).content.decode()
+    forged = signing.dumps(
+        {"text": "- [ ] Other", "source": "x", "user": 0, "target": "new-template"}, salt=SIGNING_SALT
+    )
+    response = client.post(
+        template_import_url(),
+        {"document": forged, "fingerprint": hidden(html, "fingerprint"), "name": "Dealix", "slug": ""},
+    )
+    assert response.status_code == 400 and not GateTemplate.objects.filter(key="dealix").exists()
+    response = client.post(template_import_url(), {"name": "", "text": "- [ ] Backups"})
+    assert response.status_code == 422

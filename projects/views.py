@@ -401,14 +401,22 @@ def _signoff_context(request, project, form=None):
 
 
 @login_required
-@reauthentication_required(allow_get=True)
 def signoff(request, slug):
-    """Shows exactly what is signed; a decision needs a recent authentication and the state seen."""
+    """Shows exactly what is signed; a decision needs a recent authentication and the state seen.
+
+    Membership and the right to sign are checked before the recent-authentication step, so an
+    outsider gets 404 and a viewer 403 rather than a prompt to log in again.
+    """
     project = selectors.project_get_for_user(request.user, slug)
     if request.method != "POST":
         return render(request, "projects/signoff.html", _signoff_context(request, project))
     if not selectors.user_can(request.user, project, selectors.SIGN):
         raise PermissionDenied("You hold no sign-off role on this project.")
+    return _signoff_decide(request, project)
+
+
+@reauthentication_required
+def _signoff_decide(request, project):
     stage = selectors.stage_for(project)
     roles = selectors.signoff_roles_of(request.user, project)
     form = SignOffForm(request.POST, roles=roles)

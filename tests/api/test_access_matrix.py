@@ -6,7 +6,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from projects.models import Stage
+from audits.services import Actor
+from projects import services
+from projects.models import Project, ProjectGate, SignOff, SignOffRole, Stage
 
 from .helpers import assert_error_shape
 
@@ -16,9 +18,26 @@ PERSONAS = ["owner", "editor", "signer", "viewer", "outsider", "staff"]
 P = "/api/v1/projects/apollo"
 
 
+@pytest.fixture(autouse=True)
+def prepared(project, owner, signer):
+    """A waiver on S2 to lift, and the signer's sign-off of GA to read and revoke."""
+    gate = ProjectGate.objects.get(project=project, code="S2")
+    services.gate_waive(
+        actor=Actor(owner), gate=gate, version=gate.version, reason="r", expires_at=timezone.now() + timedelta(days=3)
+    )
+    services.signoff_give(
+        actor=Actor(signer),
+        project=project,
+        stage=Stage.objects.get(project=project, name="GA"),
+        role=SignOffRole.objects.get(project=project, name="Product Owner"),
+        decision="go",
+    )
+
+
 def read_urls(project):
     stage = Stage.objects.filter(project=project).order_by("order").first()
     snapshot = project.snapshots.first()
+    signoff = SignOff.objects.get(project=project)
     return [
         P,
         f"{P}/readiness",
@@ -30,6 +49,8 @@ def read_urls(project):
         f"{P}/members",
         f"{P}/members/olivia-owner",
         f"{P}/signoffs",
+        f"{P}/signoffs/{signoff.pk}",
+        f"{P}/gates/T1/check",
         f"{P}/snapshots",
         f"{P}/snapshots/{snapshot.pk}",
         f"{P}/audit-events",
@@ -49,6 +70,8 @@ def test_reads(request, persona, project, token_client):
 
 def writes(project):
     stage = Stage.objects.filter(project=project).order_by("order").first()
+    signoff = SignOff.objects.get(project=project)
+    waived = f'"{ProjectGate.objects.get(project=project, code="S2").version}"'
     later = (timezone.now() + timedelta(days=3)).isoformat()
     return {
         "project update": ("patch", P, {"description": "d"}, {}, "write"),
@@ -60,9 +83,19 @@ def writes(project):
             {"HTTP_IF_MATCH": '"1"'},
             "write",
         ),
+        "gate unwaive": ("post", f"{P}/gates/S2/unwaive", {"status": "open"}, {"HTTP_IF_MATCH": waived}, "write"),
+        "gate check set": (
+            "put",
+            f"{P}/gates/T1/check",
+            {"url": "https://status.example.com/health"},
+            {"HTTP_IF_MATCH": '"1"'},
+            "write",
+        ),
+        "gate check remove": ("delete", f"{P}/gates/T1/check", None, {"HTTP_IF_MATCH": '"1"'}, "write"),
         "check result": ("post", f"{P}/gates/T1/check-results", {"passed": True, "source": "ci"}, {}, "write"),
         "stage update": ("patch", f"{P}/stages/{stage.pk}", {"min_closed": 1}, {}, "write"),
         "member add": ("post", f"{P}/members", {"user": "oscar-outsider", "role": "viewer"}, {}, "write"),
+        "member update": ("patch", f"{P}/members/vera-viewer", {"role": "editor", "signoff_roles": []}, {}, "write"),
         "member remove": ("delete", f"{P}/members/vera-viewer", None, {}, "write"),
         "sign-off": (
             "post",
@@ -71,6 +104,7 @@ def writes(project):
             {},
             "signoff",
         ),
+        "sign-off revoke": ("delete", f"{P}/signoffs/{signoff.pk}", None, {}, "signoff"),
     }
 
 
@@ -78,12 +112,18 @@ ALLOWED = {
     "project update": {"owner": 200, "staff": 200},
     "gate update": {"owner": 200, "editor": 200, "staff": 200},
     "gate waive": {"owner": 200, "staff": 200},
+    "gate unwaive": {"owner": 200, "staff": 200},
+    "gate check set": {"owner": 200, "editor": 200, "staff": 200},
+    "gate check remove": {"owner": 200, "editor": 200, "staff": 200},
     "check result": {"owner": 201, "editor": 201, "staff": 201},
     "stage update": {"owner": 200, "staff": 200},
     "member add": {"owner": 201, "staff": 201},
+    "member update": {"owner": 200, "staff": 200},
     "member remove": {"owner": 204, "staff": 204},
     # Only people holding the role sign; staff manage projects but hold no sign-off role here.
     "sign-off": {"owner": 201, "signer": 201},
+    # Its signer, or a project's owner (staff manage every project).
+    "sign-off revoke": {"owner": 204, "signer": 204, "staff": 204},
 }
 
 
@@ -119,3 +159,37 @@ def test_tokens_limited_to_another_project_see_404(operation, owner, project, te
     assert_error_shape(getattr(client, method)(url, body, format="json", **headers), 404)
     for read in read_urls(project):
         assert_error_shape(client.get(read), 404)
+
+
+WRITE_SCOPED = [op for op in ALLOWED if op not in ("sign-off", "sign-off revoke")]
+
+
+@pytest.mark.parametrize("operation", WRITE_SCOPED)
+def test_signoff_scoped_tokens_write_no_gates_members_or_stages(operation, owner, project, token_client):
+    method, url, body, headers, scope = writes(project)[operation]
+    assert scope == "write"
+    versions = dict(ProjectGate.objects.filter(project=project).values_list("code", "version"))
+    response = getattr(token_client(owner, "signoff"), method)(url, body, format="json", **headers)
+    assert "scope" in assert_error_shape(response, 403)["message"]
+    assert dict(ProjectGate.objects.filter(project=project).values_list("code", "version")) == versions
+
+
+CREATE = ("/api/v1/projects", {"name": "Zephyr", "slug": "zephyr"})
+
+
+@pytest.mark.parametrize("persona", PERSONAS)
+def test_any_signed_in_person_creates_a_project_with_a_write_token(request, persona, template, token_client):
+    url, body = CREATE
+    response = token_client(request.getfixturevalue(persona), "write").post(
+        url, {**body, "template": template.pk}, format="json"
+    )
+    assert response.status_code == 201, (persona, response.content)
+    assert Project.objects.get(slug="zephyr").owner.username == response.json()["owner"]
+
+
+@pytest.mark.parametrize("scope", ["read", "signoff"])
+def test_read_and_signoff_tokens_create_no_project(scope, owner, template, token_client):
+    url, body = CREATE
+    response = token_client(owner, scope).post(url, {**body, "template": template.pk}, format="json")
+    assert_error_shape(response, 403)
+    assert not Project.objects.filter(slug="zephyr").exists()

@@ -198,17 +198,16 @@ def _fan_out(events):
     user_ids = dict(
         get_user_model().objects.filter(username__in=[u for u in usernames if u]).values_list("username", "pk")
     )
+    # One read of the subscriptions for the whole batch, not one per event.
+    webhooks.deliveries_create_batch(
+        (event.project_id, event.action, f"audit:{event.pk}", _event_payload(event))
+        for event in events
+        if event.project_id is not None and event.action in webhooks.EVENTS
+    )
     for event in events:
         if event.project_id is None:
             continue
         project = event.project
-        if event.action in webhooks.EVENTS:
-            webhooks.deliveries_create(
-                project_id=project.pk,
-                event=event.action,
-                event_key=f"audit:{event.pk}",
-                payload=_event_payload(event),
-            )
         gate = (
             gates.get(int(event.object_id))
             if event.object_type == "projectgate" and event.object_id.isdigit()

@@ -224,32 +224,58 @@ def deliveries_create(*, project_id, event, event_key, payload):
     Idempotent: (subscription, event_key) is unique, so fanning the same event out twice adds
     nothing. Returns the new deliveries' ids; their sending is queued on commit.
     """
-    subscriptions = [
-        s
-        for s in WebhookSubscription.objects.filter(project_id=project_id, is_active=True)
+    return deliveries_create_batch([(project_id, event, event_key, payload)])
+
+
+def deliveries_create_batch(items):
+    """`deliveries_create` for many events at once: [(project_id, event, event_key, payload), …].
+
+    The subscriptions of every project in the batch are read in one query, so fanning out a
+    re-import of thousands of audit events costs the same few queries as one event.
+    """
+    items = list(items)
+    project_ids = {project_id for project_id, _, _, _ in items}
+    if not project_ids:
+        return []
+    by_project = {}
+    for s in WebhookSubscription.objects.filter(project_id__in=project_ids, is_active=True):
+        by_project.setdefault(s.project_id, []).append(s)
+    now = timezone.now()
+    wanted = [
+        (s, event, event_key, payload)
+        for project_id, event, event_key, payload in items
+        for s in by_project.get(project_id, [])
         if event in s.events or event == TEST_EVENT
     ]
-    if not subscriptions:
+    if not wanted:
         return []
-    now = timezone.now()
+    keys = {event_key for _, _, event_key, _ in wanted}
+    subscription_ids = {s.pk for s, _, _, _ in wanted}
     existing = set(
-        WebhookDelivery.objects.filter(subscription__in=subscriptions, event_key=event_key).values_list(
-            "subscription_id", flat=True
+        WebhookDelivery.objects.filter(subscription_id__in=subscription_ids, event_key__in=keys).values_list(
+            "subscription_id", "event_key"
         )
     )
     rows = [
         WebhookDelivery(
             subscription=s, event=event, event_key=event_key, payload=payload, next_attempt_at=now, created_at=now
         )
-        for s in subscriptions
-        if s.pk not in existing
+        for s, event, event_key, payload in wanted
+        if (s.pk, event_key) not in existing
     ]
+    if not rows:
+        return []
     WebhookDelivery.objects.bulk_create(rows, ignore_conflicts=True)
-    ids = list(
-        WebhookDelivery.objects.filter(
-            subscription__in=[r.subscription_id for r in rows], event_key=event_key, attempts=0
-        ).values_list("pk", flat=True)
-    )
+    created = {(r.subscription_id, r.event_key) for r in rows}
+    ids = [
+        pk
+        for pk, subscription_id, event_key in WebhookDelivery.objects.filter(
+            subscription_id__in={r.subscription_id for r in rows},
+            event_key__in={r.event_key for r in rows},
+            attempts=0,
+        ).values_list("pk", "subscription_id", "event_key")
+        if (subscription_id, event_key) in created
+    ]
     if ids:
         from .tasks import deliver_webhook
 
@@ -300,11 +326,12 @@ def _post(url, body, headers, timeout):
     return status, error, excerpt, round((time.monotonic() - started) * 1000)
 
 
-def delivery_attempt(*, delivery_id, now=None):
-    """Send one pending delivery now. Returns the delivery, or None if there is nothing to send.
+def delivery_attempt(*, delivery_id):
+    """Send one pending delivery that is due. Returns the delivery, or None if there is nothing to send.
 
     The row is locked for the attempt, so two workers never send the same delivery at once, and
-    a delivery already delivered or given up is left alone (a redelivered task is harmless).
+    a delivery already delivered, given up, or not yet due is left alone: a redelivered task, or
+    the retry sweep's message arriving beside the delayed retry, never skips the backoff.
     A 2xx answer succeeds; anything else schedules the next attempt with exponential backoff,
     and after the last attempt the delivery gives up and counts against its subscription.
     """
@@ -312,7 +339,7 @@ def delivery_attempt(*, delivery_id, now=None):
         delivery = (
             WebhookDelivery.objects.select_for_update(skip_locked=True, of=("self",))
             .select_related("subscription", "subscription__project")
-            .filter(pk=delivery_id, status=WebhookDelivery.Status.PENDING)
+            .filter(pk=delivery_id, status=WebhookDelivery.Status.PENDING, next_attempt_at__lte=timezone.now())
             .first()
         )
         if delivery is None:
@@ -326,7 +353,7 @@ def delivery_attempt(*, delivery_id, now=None):
         body = payload_body({**delivery.payload, "delivery_id": str(delivery.delivery_id)})
         headers = signature_headers(subscription.secret, body, event=delivery.event, delivery_id=delivery.delivery_id)
         status, error, excerpt, duration_ms = _post(subscription.url, body, headers, settings.WEBHOOK_TIMEOUT_SECONDS)
-        now = now or timezone.now()
+        now = timezone.now()
         delivery.attempts += 1
         delivery.last_status_code = status
         delivery.last_error = error

@@ -6,6 +6,7 @@ import time
 from datetime import timedelta
 
 import pytest
+from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
 
@@ -30,6 +31,13 @@ def subscription(project, owner, receiver):
     )
     receiver.secret = sub.secret
     return sub
+
+
+def _time_passes(seconds):
+    """Move every pending delivery's next attempt `seconds` into the past, as if time went by."""
+    WebhookDelivery.objects.filter(status="pending").update(
+        next_attempt_at=F("next_attempt_at") - timedelta(seconds=seconds)
+    )
 
 
 def _change(project, owner, run_on_commit, code="T2", status="closed"):
@@ -94,13 +102,15 @@ def test_failures_retry_with_exponential_backoff_then_succeed(
 
     # Not due yet: nothing is sent.
     assert webhooks.deliveries_retry_due() == []
-    webhooks.deliveries_retry_due(now=timezone.now() + timedelta(seconds=11))
+    _time_passes(11)
+    webhooks.deliveries_retry_due()
     delivery.refresh_from_db()
     assert (delivery.attempts, delivery.last_status_code) == (2, 503)
     second_wait = (delivery.next_attempt_at - timezone.now()).total_seconds()
     assert 18 <= second_wait <= 20.5  # doubled
 
-    webhooks.deliveries_retry_due(now=timezone.now() + timedelta(seconds=21))
+    _time_passes(21)
+    webhooks.deliveries_retry_due()
     delivery.refresh_from_db()
     assert (delivery.status, delivery.attempts, delivery.last_status_code) == ("succeeded", 3, 200)
     assert [entry["status_code"] for entry in delivery.log] == [500, 503, 200]
@@ -110,6 +120,59 @@ def test_failures_retry_with_exponential_backoff_then_succeed(
     # A redelivered task finds nothing to do.
     assert webhooks.delivery_attempt(delivery_id=delivery.pk) is None
     assert len(receiver.requests) == 3
+
+
+def test_a_duplicate_message_before_the_due_time_does_not_skip_the_backoff(
+    project, owner, subscription, receiver, run_on_commit, settings
+):
+    """Beat's retry sweep and the delayed retry (or a redelivery) may both reach a worker: an
+    attempt that arrives before the delivery is due sends nothing and burns no attempt."""
+    settings.WEBHOOK_RETRY_BASE_SECONDS = 60
+    receiver.responses = [(500, b"boom"), (200, b"ok")]
+    subscription.events = ["gate.status_changed"]
+    subscription.save()
+    _change(project, owner, run_on_commit)
+    delivery = WebhookDelivery.objects.get()
+    assert (delivery.status, delivery.attempts) == ("pending", 1)
+    due = delivery.next_attempt_at
+
+    for _ in range(3):
+        assert webhooks.delivery_attempt(delivery_id=delivery.pk) is None
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.attempts, delivery.next_attempt_at) == ("pending", 1, due)
+    assert len(receiver.requests) == 1
+
+    _time_passes(61)
+    assert webhooks.delivery_attempt(delivery_id=delivery.pk).status == "succeeded"
+    assert webhooks.delivery_attempt(delivery_id=delivery.pk) is None
+    assert len(receiver.requests) == 2
+
+
+def test_fanning_out_many_events_reads_the_subscriptions_once(
+    project, owner, subscription, django_assert_max_num_queries
+):
+    """A re-import writes thousands of audit events; fanning them out costs the same few queries."""
+    from notifications.services import events_dispatch
+
+    def burst(count):
+        gates = list(ProjectGate.objects.select_related("project").filter(project=project).order_by("code"))
+        for i in range(count):
+            gate = gates[i % len(gates)]
+            services.gate_update(
+                actor=Actor(owner),
+                gate=gate,
+                version=gate.version,
+                status="open" if gate.status == "closed" else "closed",
+            )
+            gates[i % len(gates)] = ProjectGate.objects.select_related("project").get(pk=gate.pk)
+
+    events_dispatch()  # the project's own creation events
+    for count in (2, 40):
+        burst(count)
+        before = WebhookDelivery.objects.filter(event="gate.status_changed").count()
+        with django_assert_max_num_queries(12):
+            assert events_dispatch() >= count
+        assert WebhookDelivery.objects.filter(event="gate.status_changed").count() == before + count
 
 
 def test_a_subscription_that_keeps_failing_is_disabled_and_its_owner_told(
@@ -123,7 +186,8 @@ def test_a_subscription_that_keeps_failing_is_disabled_and_its_owner_told(
     subscription.save()
     for status in ("closed", "open"):
         _change(project, owner, run_on_commit, status=status)
-        webhooks.deliveries_retry_due(now=timezone.now() + timedelta(seconds=5))
+        _time_passes(5)
+        webhooks.deliveries_retry_due()
     subscription.refresh_from_db()
     assert list(subscription.deliveries.values_list("status", flat=True)) == ["failed", "failed"]
     assert not subscription.is_active and subscription.disabled_at and "500" in subscription.disabled_reason

@@ -177,10 +177,32 @@ def test_weekly_digest_summarises_each_project(project, owner, editor, run_on_co
     from notifications import tasks
 
     _assign(project, "T2", editor, owner, run_on_commit, status="closed")
-    assert tasks.send_weekly_digest.delay().get() == 4  # every member of the one project
+    mailoutbox.clear()
+    with run_on_commit():  # the emails go out after the digest's transaction commits
+        assert tasks.send_weekly_digest.delay().get() == 4  # every member of the one project
     note = Notification.objects.get(user=editor, kind=Kind.WEEKLY_DIGEST)
     assert note.body.startswith("Apollo: ") and "→" in note.body
-    assert tasks.send_weekly_digest.delay().get() == 0
+    # The digest is an email too: one to each member, text and HTML both naming the project's move.
+    assert sorted(m.to[0] for m in mailoutbox) == sorted(
+        Membership.objects.filter(project=project).values_list("user__email", flat=True)
+    )
+    mail = next(m for m in mailoutbox if m.to == [editor.email])
+    assert mail.subject.endswith(note.title)
+    assert "Apollo" in mail.body and "→" in mail.body
+    assert "Apollo" in mail.alternatives[0].content and mail.alternatives[0].mimetype == "text/html"
+    with run_on_commit():
+        assert tasks.send_weekly_digest.delay().get() == 0
+    assert len(mailoutbox) == 4  # the second run sent nothing
+
+
+def test_the_project_page_links_to_the_changes_since_my_last_sign_off_and_last_week(project, viewer, client):
+    client.force_login(viewer)
+    page = client.get(reverse("projects:detail", args=[project.slug])).content.decode()
+    changes = reverse("audits:changes", args=[project.slug])
+    assert f'href="{changes}?since=signoff"' in page and "since my last sign-off" in page
+    assert f'href="{changes}?since=week"' in page and "since last week" in page
+    for since in ("signoff", "week"):
+        assert client.get(f"{changes}?since={since}").status_code == 200
 
 
 def test_the_dispatcher_never_tells_twice(project, owner, editor, run_on_commit):

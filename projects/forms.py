@@ -32,6 +32,11 @@ class DashboardFilterForm(forms.Form):
     owner = forms.ChoiceField(required=False, label="Owner", choices=[("", "Any owner")])
     within = forms.IntegerField(required=False, min_value=0, max_value=3650, label="Launching within (days)")
     sort = forms.ChoiceField(required=False, label="Sort by", choices=SORTS)
+    lifecycle = forms.ChoiceField(
+        required=False,
+        label="Projects",
+        choices=[("", "Active"), ("launched", "Launched"), ("archived", "Archived"), ("all", "All")],
+    )
 
     def __init__(self, *args, stages=(), owners=(), **kwargs):
         super().__init__(*args, **kwargs)

@@ -275,13 +275,22 @@ DASHBOARD_SORTS = {
 }
 
 
-def dashboard_projects(user, *, verdict="", stage="", owner="", within_days=None, sort="name", today=None):
+DASHBOARD_LIFECYCLES = ("active", "launched", "archived", "all")
+
+
+def dashboard_projects(
+    user, *, verdict="", stage="", owner="", within_days=None, sort="name", lifecycle="active", today=None
+):
     """The portfolio rows: visible projects with their stored readiness, filtered and sorted.
 
-    Reads the cached readiness only (no recompute on read), so the cost does not depend on how
-    many gates the projects have beyond loading the stored document.
+    `lifecycle` is one of DASHBOARD_LIFECYCLES: active projects by default, launched or archived
+    ones when asked, or all of them. Reads the cached readiness only (no recompute on read), so
+    the cost does not depend on how many gates the projects have beyond loading the stored document.
     """
-    qs = project_list_for_user(user).select_related("current_stage", "owner")
+    qs = project_list_for_user(user, include_archived=lifecycle in ("archived", "all"))
+    qs = qs.select_related("current_stage", "owner")
+    if lifecycle != "all":
+        qs = qs.filter(lifecycle=lifecycle if lifecycle in DASHBOARD_LIFECYCLES else Project.Lifecycle.ACTIVE)
     if verdict:
         qs = qs.filter(verdict=verdict)
     if stage:
@@ -297,7 +306,7 @@ def dashboard_projects(user, *, verdict="", stage="", owner="", within_days=None
 
 def dashboard_filter_choices(user):
     """Stage names and owners that occur among the user's projects (for the filter menus)."""
-    visible = project_list_for_user(user).order_by()
+    visible = project_list_for_user(user, include_archived=True).order_by()
     stages = sorted(visible.exclude(current_stage=None).values_list("current_stage__name", flat=True).distinct())
     owners = sorted(visible.exclude(owner=None).values_list("owner__username", flat=True).distinct())
     return stages, owners

@@ -81,6 +81,7 @@ def dashboard(request):
         owner=filters.get("owner", ""),
         within_days=filters.get("within"),
         sort=filters.get("sort") or "name",
+        lifecycle=filters.get("lifecycle") or "active",
     )
     page = Paginator(projects, DASHBOARD_PAGE_SIZE).get_page(request.GET.get("page"))
     trends = selectors.score_trends([p.pk for p in page.object_list])

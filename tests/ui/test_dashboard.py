@@ -1,11 +1,16 @@
 """The portfolio dashboard: visible projects only, filters, sorting, the attention panel."""
 
+from datetime import timedelta
+
 import pytest
 from django.urls import reverse
+from django.utils import timezone
+from django.utils.formats import date_format
 
-from audits.services import Actor
+from audits.models import ReadinessSnapshot
+from audits.services import Actor, snapshot_take
 from projects import services
-from projects.models import ProjectGate
+from projects.models import Membership, Project, ProjectGate
 
 from .conftest import MEMBERS
 
@@ -69,3 +74,131 @@ def test_dashboard_reads_the_stored_readiness_without_recomputing(login, project
     assert "0.0" in row[:800] and "0 of 6" in row[:1200]
     project.refresh_from_db()
     assert project.score == 0.0 and project.computed_seq < project.change_seq
+
+
+def _row(body, slug):
+    start = body.index(f'id="project-{slug}"')
+    return body[start : body.index("</tr>", start)]
+
+
+def _order(body, *slugs):
+    return sorted(slugs, key=lambda slug: body.index(f'id="project-{slug}"'))
+
+
+@pytest.fixture
+def portfolio(project, template, owner, editor, run_on_commit):
+    """Three projects on both sides of every filter.
+
+    apollo: olivia-owner, stage Soft launch, launched 3 days ago, one open blocker, score 0.
+    borealis: eddie-editor, stage Beta (target in 5 days), launch in 10 days, no open blocker.
+    cygnus: olivia-owner, stage Soft launch, launch in 40 days, score 0.
+    """
+    today = timezone.localdate()
+    with run_on_commit():
+        services.project_update(actor=Actor(owner), project=project, target_launch_date=today - timedelta(days=3))
+        borealis = services.project_create_from_template(
+            actor=Actor(editor),
+            template=template,
+            name="Borealis",
+            slug="borealis",
+            target_launch_date=today + timedelta(days=10),
+            stages=[
+                {"name": "Beta", "order": 1, "target_date": today + timedelta(days=5), "required_roles": []},
+            ],
+        )
+        services.member_add(actor=Actor(editor), project=borealis, user=owner, role=Membership.Role.VIEWER)
+        for code in ("T1", "T2", "S1"):
+            gate = ProjectGate.objects.get(project=borealis, code=code)
+            services.gate_update_status(actor=Actor(editor), gate=gate, version=gate.version, status="closed")
+        services.project_create_from_template(
+            actor=Actor(owner),
+            template=template,
+            name="Cygnus",
+            slug="cygnus",
+            target_launch_date=today + timedelta(days=40),
+        )
+    return Project.objects.get(slug="borealis")
+
+
+def test_filter_by_stage_owner_and_launch_window(login, portfolio):
+    client = login("owner")
+    all_three = {"apollo", "borealis", "cygnus"}
+
+    def shown(**params):
+        body = client.get(URL, params).content.decode()
+        return {slug for slug in all_three if f'id="project-{slug}"' in body}
+
+    assert shown() == all_three
+    assert shown(stage="Beta") == {"borealis"}
+    assert shown(stage="Soft launch") == {"apollo", "cygnus"}
+    assert shown(owner="eddie-editor") == {"borealis"}
+    assert shown(owner="olivia-owner") == {"apollo", "cygnus"}
+    assert shown(within=30) == {"borealis"}  # apollo's date is past, cygnus's beyond
+    assert shown(within=45) == {"borealis", "cygnus"}
+    assert shown(within=5) == set()
+
+
+def test_sort_by_score_and_by_date(login, portfolio):
+    client = login("owner")
+    assert portfolio.score > 0
+    body = client.get(URL, {"sort": "score"}).content.decode()
+    assert _order(body, "apollo", "borealis", "cygnus") == ["apollo", "cygnus", "borealis"]
+    body = client.get(URL, {"sort": "-score"}).content.decode()
+    assert _order(body, "apollo", "borealis", "cygnus") == ["borealis", "apollo", "cygnus"]
+    body = client.get(URL, {"sort": "date"}).content.decode()
+    assert _order(body, "apollo", "borealis", "cygnus") == ["apollo", "borealis", "cygnus"]
+    body = client.get(URL, {"sort": "-date"}).content.decode()
+    assert _order(body, "apollo", "borealis", "cygnus") == ["cygnus", "borealis", "apollo"]
+
+
+def test_rows_show_open_blockers_stage_date_and_days_to_launch(login, portfolio):
+    body = login("owner").get(URL).content.decode()
+    stage_date = date_format(timezone.localdate() + timedelta(days=5), "j M Y")
+    apollo, borealis, cygnus = (_row(body, slug) for slug in ("apollo", "borealis", "cygnus"))
+    assert 'data-label="Open blockers">1</td>' in apollo
+    assert 'data-label="Open blockers">0</td>' in borealis
+    assert "3 of 6" in borealis
+    assert f'Beta<br><span class="muted">{stage_date}</span>' in borealis
+    assert "in 10 days" in borealis
+    assert "in 40 days" in cygnus
+    assert "3 days ago" in apollo
+
+
+def test_trend_line_follows_the_snapshots(login, portfolio):
+    ReadinessSnapshot.objects.filter(project=portfolio).delete()
+    now = timezone.now()
+    for hours_ago, score in ((3, 0.0), (2, 50.0), (1, 100.0)):
+        snapshot_take(
+            project=portfolio,
+            result={**portfolio.readiness, "score": score},
+            kind=ReadinessSnapshot.Kind.MANUAL,
+            now=now - timedelta(hours=hours_ago),
+        )
+    row = _row(login("owner").get(URL).content.decode(), "borealis")
+    # 96×24 with a 2 px pad: x steps by 46, a score of 0 sits at y=22 and 100 at y=2.
+    assert '<polyline points="2.0,22.0 48.0,12.0 94.0,2.0"/>' in row
+    assert "Score went from 0 to 100" in row
+
+
+def test_lifecycle_filter_shows_launched_and_archived_projects(login, portfolio, project, owner, run_on_commit):
+    with run_on_commit():
+        services.project_update(actor=Actor(owner), project=project, lifecycle=Project.Lifecycle.ARCHIVED)
+        cygnus = Project.objects.get(slug="cygnus")
+        services.project_update(actor=Actor(owner), project=cygnus, lifecycle=Project.Lifecycle.LAUNCHED)
+    client = login("owner")
+    all_three = {"apollo", "borealis", "cygnus"}
+
+    def shown(**params):
+        response = client.get(URL, params)
+        assert response.status_code == 200
+        body = response.content.decode()
+        return {slug for slug in all_three if f'id="project-{slug}"' in body}
+
+    assert shown() == {"borealis"}  # active projects by default
+    assert shown(lifecycle="launched") == {"cygnus"}
+    assert shown(lifecycle="archived") == {"apollo"}
+    assert shown(lifecycle="all") == all_three
+    assert shown(lifecycle="nonsense") == {"borealis"}  # an unknown choice falls back to the default
+    body = client.get(URL, {"lifecycle": "archived"}).content.decode()
+    assert '<label for="id_lifecycle">Projects</label>' in body
+    assert "Clear filters" in body

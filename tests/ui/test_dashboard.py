@@ -10,7 +10,7 @@ from django.utils.formats import date_format
 from audits.models import ReadinessSnapshot
 from audits.services import Actor, snapshot_take
 from projects import services
-from projects.models import Membership, Project, ProjectGate
+from projects.models import Membership, Project, ProjectGate, SignOffRole
 
 from .conftest import MEMBERS
 
@@ -202,3 +202,63 @@ def test_lifecycle_filter_shows_launched_and_archived_projects(login, portfolio,
     body = client.get(URL, {"lifecycle": "archived"}).content.decode()
     assert '<label for="id_lifecycle">Projects</label>' in body
     assert "Clear filters" in body
+
+
+def _attention(body):
+    start = body.index('id="attention-heading"')
+    return body[start : body.index("</aside>", start)]
+
+
+def test_attention_panel_marks_overdue_gates(login, project, owner, editor, run_on_commit):
+    today = timezone.localdate()
+    with run_on_commit():
+        for code, due in (("T2", today - timedelta(days=2)), ("S2", today + timedelta(days=2))):
+            gate = ProjectGate.objects.get(project=project, code=code)
+            services.gate_update(actor=Actor(owner), gate=gate, version=gate.version, owner=editor, due_date=due)
+    panel = _attention(login("editor").get(URL).content.decode())
+    overdue = f"Overdue since {date_format(today - timedelta(days=2), 'j M')}"
+    t2 = panel[panel.index("T2 CI green on main") : panel.index("</li>", panel.index("T2 CI green on main"))]
+    s2 = panel[panel.index("S2 Rate limiting") : panel.index("</li>", panel.index("S2 Rate limiting"))]
+    assert overdue in t2
+    assert "Overdue" not in s2
+
+
+def test_attention_panel_lists_closed_gates_whose_evidence_went_stale(login, project, owner, editor, run_on_commit):
+    with run_on_commit():
+        for code in ("T2", "S2"):
+            gate = ProjectGate.objects.get(project=project, code=code)
+            services.gate_update(actor=Actor(owner), gate=gate, version=gate.version, owner=editor, status="closed")
+    # As if T2 had been verified three days ago with evidence valid for one day; S2's is still valid.
+    now = timezone.now()
+    ProjectGate.objects.filter(project=project, code="T2").update(
+        verified_at=now - timedelta(days=3), evidence_valid_days=1, evidence_expires_at=now - timedelta(days=2)
+    )
+    ProjectGate.objects.filter(project=project, code="S2").update(
+        verified_at=now, evidence_valid_days=30, evidence_expires_at=now + timedelta(days=30)
+    )
+    panel = _attention(login("editor").get(URL).content.decode())
+    assert "T2 CI green on main" in panel
+    assert "Evidence stale" in panel[panel.index("T2 CI green on main") :]
+    assert "S2 Rate limiting" not in panel  # closed with valid evidence: nothing to do
+
+
+def test_attention_panel_asks_me_to_sign_again_when_my_signoff_went_stale(
+    login, project, signer, editor, run_on_commit
+):
+    role = SignOffRole.objects.get(project=project, name="Product Owner")
+    with run_on_commit():
+        services.signoff_give(
+            actor=Actor(signer), project=project, stage=project.current_stage, role=role, decision="go"
+        )
+    panel = _attention(login("signer").get(URL).content.decode())
+    assert "No sign-off is waiting for you." in panel
+    gate = ProjectGate.objects.get(project=project, code="S2")
+    with run_on_commit():
+        services.gate_update_status(actor=Actor(editor), gate=gate, version=gate.version, status="partial")
+    panel = _attention(login("signer").get(URL).content.decode())
+    assert "Product Owner" in panel
+    assert 'class="badge signoff--stale">Stale' in panel
+    signoff_url = reverse("projects:signoff", args=[project.slug])
+    assert f'<a href="{signoff_url}">Sign again: the gates changed since you signed</a>' in panel
+    # The editor holds no sign-off role: nothing asks them to sign.
+    assert "Sign again" not in _attention(login("editor").get(URL).content.decode())

@@ -413,7 +413,8 @@ class _Parser:
         bullet, mark, text = match.group(2), match.group(3).strip(), match.group(4)
         statuses = _CHECKBOX_MARKS
         # "[A] …", "[12] …" open a reference; "- [o] Backups" is a list item with a box nobody can read.
-        if mark not in statuses and (len(mark) != 1 or (mark.isalnum() and not (bullet and not mark.isdigit()))):
+        reference = len(mark) != 1 or (mark.isalnum() and not bullet) or (mark.isascii() and mark.isdigit())
+        if mark not in statuses and reference:
             return False
         if self._signing():
             self._role(text)

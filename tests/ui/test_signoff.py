@@ -2,9 +2,11 @@
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
+from django.utils.formats import date_format
 
 from audits.services import Actor
-from projects import services
+from projects import readiness, selectors, services
 from projects.models import ProjectGate, SignOff, SignOffRole
 
 from .conftest import MEMBERS
@@ -134,3 +136,41 @@ def test_withdraw_own_signoff(login, project, signer, run_on_commit):
     client = login("signer")
     assert client.post(withdraw).status_code == 302
     assert not SignOff.objects.exists()
+
+
+def _section(body, heading):
+    start = body.index(f"<h3>{heading}")
+    end = min(i for i in (body.find("<h3>", start + 1), body.find("</section>", start)) if i > 0)
+    return body[start:end]
+
+
+def test_the_page_shows_the_score_verdict_partial_gates_and_waivers(login, project, owner, editor, run_on_commit):
+    expiry = timezone.now() + timezone.timedelta(days=7)
+    with run_on_commit():
+        for code, status in (("T1", "closed"), ("T2", "partial")):
+            gate = ProjectGate.objects.get(project=project, code=code)
+            services.gate_update_status(actor=Actor(editor), gate=gate, version=gate.version, status=status)
+        gate = ProjectGate.objects.get(project=project, code="S1")
+        services.gate_waive(
+            actor=Actor(owner), gate=gate, version=gate.version, reason="Vault next sprint", expires_at=expiry
+        )
+    project.refresh_from_db()
+    result = selectors.project_readiness(project)
+    assert result.score > 0
+    body = login("viewer").get(url(project)).content.decode()
+    assert f'<span class="score">{result.score:.1f}<small>/100</small></span>' in body
+    assert readiness.VERDICT_LABELS[result.verdict] in body
+    assert "1 of 6 gates closed" in body
+    partial = _section(body, "Partial gates")
+    assert partial.startswith("<h3>Partial gates (1)</h3>")
+    assert "T2</a> CI green on main" in partial
+    waivers = _section(body, "Waivers")
+    assert waivers.startswith("<h3>Waivers (1)</h3>")
+    assert (
+        f"S1</a> Secrets in vault: “Vault next sprint”, approved by olivia-owner, until {date_format(expiry, 'j M Y')}"
+        in waivers
+    )
+    open_gates = _section(body, "Open gates")
+    assert open_gates.startswith("<h3>Open gates (3)</h3>")
+    assert all(f"{code}</a>" in open_gates for code in ("S2", "O1", "O2"))
+    assert "T1</a>" not in open_gates + partial + waivers

@@ -140,6 +140,8 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     # Seconds before a message taken by a worker that died (acks_late) is handed to another one.
     "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600),
     "unacked_restore_interval": env.int("CELERY_UNACKED_RESTORE_INTERVAL", default=10),
+    # Only every Nth of those sweeps actually scans Redis (kombu's default is 10).
+    "unacked_restore_throttle": env.int("CELERY_UNACKED_RESTORE_THROTTLE", default=10),
 }
 CELERY_TIMEZONE = "UTC"
 # Seconds a recompute waits so that a burst of changes to one project is computed once.

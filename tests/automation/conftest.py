@@ -135,12 +135,18 @@ def free_port():
 
 
 class WorkerProcesses:
-    """Start real `celery worker` processes on the test database; stop them all at the end."""
+    """Start real `celery worker` processes on the test database; stop them all at the end.
 
-    def __init__(self):
+    Each worker writes its output to a file under `log_dir` (a pipe nobody reads would fill and
+    block the worker); `output()` returns it for failure messages.
+    """
+
+    def __init__(self, log_dir):
         self.procs = []
+        self.log_dir = log_dir
+        self.logs = {}
 
-    def start(self, *, redis_url=None, env=None, name="w"):
+    def start(self, *, redis_url=None, env=None, name="w", pool="solo", concurrency=1, database_options=None):
         import os
         import subprocess
         import sys
@@ -152,34 +158,39 @@ class WorkerProcesses:
         redis_url = redis_url or settings.REDIS_URL
         full_env = {
             **os.environ,
-            "DATABASE_URL": _db_url(),
+            "DATABASE_URL": _db_url(**(database_options or {})),
             "REDIS_URL": redis_url,
             "PREFLIGHT_RECOMPUTE_DELAY": "0.3",
             "PREFLIGHT_DISPATCH_DELAY": "0.2",
             **(env or {}),
         }
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "portal",
-                "worker",
-                "--pool=solo",
-                "--loglevel=WARNING",
-                "--without-gossip",
-                "--without-mingle",
-                "--without-heartbeat",
-                "-n",
-                f"auto-{name}-{os.getpid()}-{len(self.procs)}@%h",
-            ],
-            cwd=Path(__file__).resolve().parents[2],
-            env=full_env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-        )
+        log_path = Path(self.log_dir) / f"worker-{name}-{len(self.procs)}.log"
+        with open(log_path, "wb") as log_file:
+            proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "portal",
+                    "worker",
+                    f"--pool={pool}",
+                    f"--concurrency={concurrency}",
+                    "--loglevel=WARNING",
+                    "--without-gossip",
+                    "--without-mingle",
+                    "--without-heartbeat",
+                    "-n",
+                    f"auto-{name}-{os.getpid()}-{len(self.procs)}@%h",
+                ],
+                cwd=Path(__file__).resolve().parents[2],
+                env=full_env,
+                stdin=subprocess.DEVNULL,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+            )
         self.procs.append(proc)
+        self.logs[proc.pid] = log_path
         from celery import Celery
 
         probe = Celery(broker=redis_url, set_as_current=False)
@@ -187,34 +198,46 @@ class WorkerProcesses:
         try:
             while time.monotonic() < deadline:
                 if proc.poll() is not None:
-                    pytest.fail(f"the worker exited early:\n{proc.stdout.read().decode()}")
+                    pytest.fail(f"the worker exited early:\n{self.output(proc)}")
                 replies = probe.control.ping(timeout=0.5)
                 if any(f"auto-{name}-" in next(iter(r)) for r in replies):
                     return proc
-            pytest.fail("the worker did not answer a ping within 30 s")
+            pytest.fail(f"the worker did not answer a ping within 30 s:\n{self.output(proc)}")
         finally:
             probe.close()
 
+    def output(self, proc=None):
+        """What the worker (or every worker) printed, for a failure message."""
+        procs = [proc] if proc is not None else self.procs
+        parts = []
+        for p in procs:
+            path = self.logs.get(p.pid)
+            text = path.read_text(errors="replace") if path and path.exists() else ""
+            parts.append(f"--- worker {p.pid} (exit {p.poll()}) ---\n{text[-4000:]}")
+        return "\n".join(parts)
+
     def stop_all(self):
+        """SIGTERM every worker still running, then SIGKILL what is left after 10 s: always bounded."""
         import subprocess
 
         for proc in self.procs:
             if proc.poll() is None:
                 proc.terminate()
-                try:
-                    proc.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=10)
 
 
 @pytest.fixture
-def workers(transactional_db):
+def workers(transactional_db, tmp_path):
     needs_postgres_and_redis()
     from portal.celery import app
 
     app.control.purge()
-    started = WorkerProcesses()
+    started = WorkerProcesses(tmp_path)
     yield started
     started.stop_all()
 

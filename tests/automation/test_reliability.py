@@ -4,13 +4,16 @@ Each test skips cleanly without REDIS_URL and PostgreSQL (the CI's second run ha
 """
 
 import os
+import signal
 import subprocess
 import sys
 import time
 import urllib.request
 from pathlib import Path
 
+import psycopg
 import pytest
+import redis as redis_client
 from django.conf import settings
 from django.db import connection
 from django.db.models import F
@@ -73,6 +76,149 @@ def app_on_private_redis(private_redis, settings):
     app.conf.broker_url = saved
     app._pool = None
     app.amqp._producer_pool = None
+
+
+def _backends_waiting_on_lock(application_name):
+    """The PostgreSQL backends of one worker (named by its connections) waiting for a lock."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+            "AND application_name = %s AND wait_event_type = 'Lock'",
+            [application_name],
+        )
+        return sorted(row[0] for row in cursor.fetchall())
+
+
+def _terminate_backend(pid):
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
+        return cursor.fetchone()[0]
+
+
+def _backend_exists(pid):
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = %s", [pid])
+        return cursor.fetchone()[0] > 0
+
+
+def _children(pid):
+    """Process ids whose parent is `pid` (the pool children of a prefork worker)."""
+    children = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # "pid (comm) state ppid …": comm may hold spaces, so split after its closing parenthesis.
+        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+            children.append(int(entry.name))
+    return sorted(children)
+
+
+def _row_locked(project):
+    """A connection of our own holding the project's row FOR UPDATE until the block ends, so a
+    recompute blocks in the middle of its transaction."""
+    blocker = psycopg.connect(_db_url().replace("postgres://", "postgresql://"), autocommit=False)
+    blocker.execute("SELECT id FROM projects_project WHERE id = %s FOR UPDATE", [project.pk])
+    return blocker
+
+
+def _behind(project):
+    project.refresh_from_db()
+    return project.computed_seq < project.change_seq
+
+
+def test_a_pool_child_killed_mid_recompute_has_the_recompute_redone(app_on_private_redis, workers, template, owner):
+    """Like an out-of-memory kill: the pool child running a recompute dies; the worker replaces
+    it, and the message (acks_late, reject_on_worker_lost) is requeued and redone by the new child."""
+    tag = f"preflight-child-{os.getpid()}"
+    worker = workers.start(
+        redis_url=app_on_private_redis.url,
+        name="prefork",
+        pool="prefork",
+        concurrency=1,
+        database_options={"application_name": tag},
+    )
+    project = _new_project(template, owner, "Child killed mid-task")
+    Project.objects.filter(pk=project.pk).update(change_seq=F("change_seq") + 1)
+    from projects.tasks import recompute_readiness
+
+    blocker = _row_locked(project)
+    try:
+        recompute_readiness.delay(project.pk)
+        waiting = wait_for(lambda: _backends_waiting_on_lock(tag), timeout=20)
+        assert len(waiting) == 1, f"the recompute never reached the locked row: {waiting}\n{workers.output()}"
+        [orphan] = waiting
+        children = _children(worker.pid)
+        assert len(children) == 1, f"expected one pool child, found {children}\n{workers.output()}"
+        [child] = children
+        os.kill(child, signal.SIGKILL)
+        # PostgreSQL only notices a vanished client when it next talks to it: end its backend,
+        # which rolls back whatever the killed child had written.
+        assert _terminate_backend(orphan)
+        assert wait_for(lambda: not _backend_exists(orphan), timeout=10), "the killed child's backend lived on"
+        replacement = wait_for(lambda: [c for c in _children(worker.pid) if c != child], timeout=20)
+        assert replacement, f"the worker did not replace its killed child\n{workers.output()}"
+        # The requeued message reaches the new child, which blocks on the same row: the redo.
+        redo = wait_for(lambda: [p for p in _backends_waiting_on_lock(tag) if p != orphan], timeout=20)
+        assert redo, f"the killed child's recompute was not handed to the new child\n{workers.output()}"
+        assert _behind(project), "nothing may be committed while the row is locked"
+    finally:
+        blocker.rollback()
+        blocker.close()
+    assert wait_for(lambda: _fresh(project), timeout=30), f"the recompute was not redone\n{workers.output()}"
+    assert worker.poll() is None, "the worker itself must survive the loss of a child"
+
+
+def test_a_worker_killed_mid_recompute_leaves_its_message_for_the_next_worker(
+    app_on_private_redis, workers, template, owner
+):
+    """The whole worker dies mid-recompute: its unacknowledged message stays in the broker and,
+    once the visibility timeout passes, the next worker takes it and redoes the work."""
+    private = app_on_private_redis
+    broker = redis_client.Redis.from_url(private.url)
+    redelivery = {
+        "CELERY_VISIBILITY_TIMEOUT": "3",
+        "CELERY_UNACKED_RESTORE_INTERVAL": "1",
+        "CELERY_UNACKED_RESTORE_THROTTLE": "1",
+        "PREFLIGHT_RECOMPUTE_DELAY": "0",
+    }
+    tag = f"preflight-doomed-{os.getpid()}"
+    doomed = workers.start(
+        redis_url=private.url, env=redelivery, name="doomed", database_options={"application_name": tag}
+    )
+    project = _new_project(template, owner, "Worker killed mid-task")
+    Project.objects.filter(pk=project.pk).update(change_seq=F("change_seq") + 1)
+    from projects.tasks import recompute_readiness
+
+    def held():
+        return [v for v in broker.hvals("unacked") if b"recompute_readiness" in v and str(project.pk).encode() in v]
+
+    blocker = _row_locked(project)
+    try:
+        recompute_readiness.delay(project.pk)
+        waiting = wait_for(lambda: _backends_waiting_on_lock(tag), timeout=20)
+        assert waiting, f"the recompute never reached the locked row\n{workers.output()}"
+        assert wait_for(held, timeout=10), "the running recompute's message is not held unacknowledged"
+        doomed.send_signal(signal.SIGKILL)
+        doomed.wait(timeout=10)
+        for pid in waiting:
+            _terminate_backend(pid)
+        assert wait_for(lambda: not _backends_waiting_on_lock(tag), timeout=10), "the killed worker's backend lived on"
+    finally:
+        blocker.rollback()
+        blocker.close()
+    time.sleep(1)
+    assert _behind(project), "the killed worker's transaction must be gone with it"
+    assert held(), "the killed worker's message must still be in the broker"
+
+    workers.start(redis_url=private.url, env=redelivery, name="heir")
+    assert wait_for(lambda: _fresh(project), timeout=30), (
+        f"the next worker did not redo the recompute\n{workers.output()}"
+    )
+    assert wait_for(lambda: not held(), timeout=10), "the redone message was not acknowledged"
 
 
 def test_with_redis_down_gate_updates_succeed_and_the_sweep_catches_up(workers, app_on_private_redis, template, owner):

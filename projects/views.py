@@ -129,18 +129,24 @@ def _filter_gates(gates, filters):
         yield gate
 
 
-def project_context(request, project, *, filters=None):
-    """What the project page and its in-place updates render, in a fixed number of queries."""
+def project_context(request, project, *, filter_data=None):
+    """What the project page and its in-place updates render, in a fixed number of queries.
+
+    `filter_data` (the page's query string) filters the gate list; the filter form is built
+    after the gates are read, so the owner menu accepts the people who own gates.
+    """
     result = selectors.project_readiness(project)
     effective = {g.code: g for g in result.gates}
     names = selectors.category_names()
     gates = list(selectors.gate_list(project).fetch_mode(FETCH_PEERS))
     owners = sorted({g.owner.get_username() for g in gates if g.owner_id})
+    filter_form = GateFilterForm(filter_data or None, owners=owners)
+    filters = filter_form.cleaned_data if filter_form.is_valid() else {}
     for gate in gates:
         gate.project = project
         gate.eff = effective.get(gate.code)
     groups = {}
-    for gate in _filter_gates(gates, filters or {}):
+    for gate in _filter_gates(gates, filters):
         group = groups.get(gate.category_id)
         if group is None:
             group = groups[gate.category_id] = CategoryGroup(key=gate.category.key, name=gate.category.name)
@@ -159,20 +165,15 @@ def project_context(request, project, *, filters=None):
         "can_sign": selectors.user_can(request.user, project, selectors.SIGN),
         "can_own": selectors.user_can(request.user, project, selectors.OWN),
         "status_choices": GateStatusForm.base_fields["status"].choices,
+        "filter_form": filter_form,
+        "filtered": any(filters.values()),
     }
 
 
 @login_required
 def project_detail(request, slug):
     project = selectors.project_get_for_user(request.user, slug)
-    filter_form = GateFilterForm(request.GET or None)
-    filters = filter_form.cleaned_data if filter_form.is_valid() else {}
-    context = project_context(request, project, filters=filters)
-    # Rebuilt with the owners now known, so the owner menu lists the people who own gates.
-    filter_form = GateFilterForm(request.GET or None, owners=context["owners"])
-    filter_form.is_valid()
-    context["filter_form"] = filter_form
-    context["filtered"] = any(filters.values()) if filters else False
+    context = project_context(request, project, filter_data=request.GET)
     if context["can_own"]:
         context["stage_form"] = StageChangeForm(
             initial={"stage": str(project.current_stage_id or "")}, stages=selectors.stages_of(project)

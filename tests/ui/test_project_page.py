@@ -4,8 +4,12 @@ import re
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
+from django.utils.formats import date_format
 
 from audits.models import AuditEvent
+from audits.services import Actor
+from projects import services
 from projects.models import ProjectGate
 
 from .conftest import MEMBERS
@@ -156,3 +160,81 @@ def test_owners_move_the_project_to_another_stage(login, project):
     assert project.current_stage == ga
     response = client.post(url, {"stage": 999999}, follow=True)
     assert "Choose one of the project&#x27;s stages." in response.content.decode()
+
+
+def _cells(body, row_id):
+    start = body.index(f'id="{row_id}"')
+    row = body[start : body.index("</tr>", start)]
+    return dict(re.findall(r'<td class="num" data-label="(\w+)">([^<]*)</td>', row))
+
+
+def _gate_row(body, project, code):
+    pk = ProjectGate.objects.get(project=project, code=code).pk
+    start = body.index(f'id="gate-{pk}"')
+    return body[start : body.index("</tr>", start)]
+
+
+@pytest.fixture
+def known_state(project, owner, editor, run_on_commit):
+    """T1 closed, T2 partial, S1 partial, O1 closed; S2 and O2 open. T2 is owned by the editor,
+    due yesterday, with evidence; every other gate is owned by nobody."""
+    with run_on_commit():
+        for code, status in (("T1", "closed"), ("T2", "partial"), ("S1", "partial"), ("O1", "closed")):
+            gate = ProjectGate.objects.get(project=project, code=code)
+            services.gate_update_status(actor=Actor(owner), gate=gate, version=gate.version, status=status)
+        gate = ProjectGate.objects.get(project=project, code="T2")
+        services.gate_update(
+            actor=Actor(owner),
+            gate=gate,
+            version=gate.version,
+            owner=editor,
+            due_date=timezone.localdate() - timezone.timedelta(days=1),
+            evidence_url="https://ci.example.com/main",
+            evidence_note="Green for a week",
+        )
+    return project
+
+
+def test_category_table_for_a_known_state(login, known_state):
+    body = login("viewer").get(detail_url(known_state)).content.decode()
+    # Weights: blocker 8, critical 5, medium 2, low 1; closed earns all, partial half.
+    assert _cells(body, "category-technical") == {  # T1 closed (8), T2 partial (2): 9 of 10
+        "Closed": "1", "Partial": "1", "Open": "0", "Total": "2", "Score": "90.0"
+    }  # fmt: skip
+    assert _cells(body, "category-security") == {  # S1 partial (5), S2 open (2): 2.5 of 7
+        "Closed": "0", "Partial": "1", "Open": "1", "Total": "2", "Score": "35.7"
+    }  # fmt: skip
+    assert _cells(body, "category-observability") == {  # O1 closed (1), O2 open (2): 1 of 3
+        "Closed": "1", "Partial": "0", "Open": "1", "Total": "2", "Score": "33.3"
+    }  # fmt: skip
+    assert _cells(body, "category-total") == {  # 12.5 of 20
+        "Closed": "2", "Partial": "2", "Open": "2", "Total": "6", "Score": "62.5"
+    }  # fmt: skip
+
+
+def test_gate_rows_show_owner_due_date_and_evidence(login, known_state):
+    body = login("viewer").get(detail_url(known_state)).content.decode()
+    t2 = _gate_row(body, known_state, "T2")
+    yesterday = date_format(timezone.localdate() - timezone.timedelta(days=1), "j M Y")
+    assert '<td data-label="Owner">eddie-editor</td>' in t2
+    assert f'<td data-label="Due">{yesterday} <span class="badge status--open">Overdue</span></td>' in t2
+    assert '<a href="https://ci.example.com/main" rel="noopener noreferrer">Link</a> Green for a week' in t2
+    s2 = _gate_row(body, known_state, "S2")
+    assert '<td data-label="Owner"><span class="muted">Nobody</span></td>' in s2
+    assert '<td data-label="Due">—</td>' in s2
+    assert '<td data-label="Evidence"><span class="muted">None</span></td>' in s2
+
+
+def test_gate_list_filters_by_owner_including_nobody(login, known_state):
+    client = login("viewer")
+
+    def codes(**params):
+        body = client.get(detail_url(known_state), params).content.decode()
+        return sorted(re.findall(r'data-code="(\w+)"', body))
+
+    assert codes() == ["O1", "O2", "S1", "S2", "T1", "T2"]
+    assert codes(owner="eddie-editor") == ["T2"]
+    assert codes(owner="-") == ["O1", "O2", "S1", "S2", "T1"]
+    body = client.get(detail_url(known_state)).content.decode()
+    assert '<option value="-">Nobody</option>' in body
+    assert '<option value="eddie-editor">eddie-editor</option>' in body

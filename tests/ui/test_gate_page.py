@@ -5,6 +5,7 @@ import re
 import pytest
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.formats import date_format
 
 from audits.services import Actor
 from projects import services
@@ -128,3 +129,31 @@ def test_only_owners_waive_and_a_waiver_needs_a_reason_and_expiry(login, project
     assert response.status_code == 302
     gate.refresh_from_db()
     assert gate.status == "partial" and gate.waiver_reason == ""
+
+
+def test_notes_and_due_date_are_saved(login, project):
+    gate = ProjectGate.objects.get(project=project, code="T2")
+    due = timezone.localdate() + timezone.timedelta(days=9)
+    response = login("editor").post(
+        url(project, "T2", "gate_edit"), edit_data(gate, notes="Flaky on Mondays", due_date=due.isoformat())
+    )
+    assert response.status_code == 302
+    gate.refresh_from_db()
+    assert (gate.notes, gate.due_date) == ("Flaky on Mondays", due)
+    body = login("viewer").get(url(project, "T2")).content.decode()
+    assert "Flaky on Mondays" in body
+    assert f"<dt>Due</dt><dd>{date_format(due, 'j M Y')}</dd>" in body
+
+
+def test_a_bad_due_date_is_a_field_error_and_saves_nothing(login, project):
+    gate = ProjectGate.objects.get(project=project, code="T2")
+    response = login("editor").post(
+        url(project, "T2", "gate_edit"), edit_data(gate, notes="should not be saved", due_date="31/02/2026")
+    )
+    assert response.status_code == 422
+    body = response.content.decode()
+    field = body[body.index('for="id_due_date"') :]
+    field = field[: field.index("</div>")]
+    assert '<ul class="field-errors" id="id_due_date_error"><li>Enter a valid date.</li></ul>' in field
+    gate.refresh_from_db()
+    assert (gate.notes, gate.due_date, gate.version) == ("", None, 1)

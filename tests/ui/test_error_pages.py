@@ -1,7 +1,8 @@
 """Error pages speak the site's language and keep its layout."""
 
 import pytest
-from django.urls import reverse
+from django.test import override_settings
+from django.urls import include, path, reverse
 
 pytestmark = pytest.mark.django_db
 
@@ -32,3 +33,26 @@ def test_500_page_renders_without_a_request_context():
     body = loader.get_template("500.html").render({})
     assert "Something went wrong" in body
     assert 'class="site-header"' in body
+
+
+def _view_that_breaks(request):
+    raise RuntimeError("a bug in a view")
+
+
+# A test-only URL configuration: the site's URLs plus one view that raises.
+urlpatterns = [
+    path("broken/", _view_that_breaks),
+    path("", include("portal.urls")),
+]
+
+
+@override_settings(ROOT_URLCONF=__name__, DEBUG=False)
+def test_a_view_that_raises_gets_the_sites_500_page(login, project):
+    client = login("viewer")
+    client.raise_request_exception = False
+    response = client.get("/broken/")
+    assert response.status_code == 500
+    body = response.content.decode()
+    assert "Something went wrong" in body
+    assert 'class="site-header"' in body
+    assert "RuntimeError" not in body and "a bug in a view" not in body

@@ -1,5 +1,7 @@
 """Members (owners manage), the history timeline with its chart, and new projects from templates."""
 
+import re
+
 import pytest
 from django.urls import reverse
 
@@ -155,3 +157,28 @@ def test_history_says_what_changed(login, project, editor):
     assert "Evidence url: — → https://vault.example.com/audit" in body
     assert "Role: — → signer" in body  # member events list their fields too
     assert "Signoff roles: — → Product Owner" in body
+
+
+def test_member_update_changes_the_signoff_roles(login, project, signer):
+    client = login("owner")
+    roles = {r.name: r for r in SignOffRole.objects.filter(project=project)}
+    sm = Membership.objects.get(user=signer, project=project)
+    assert {r.name for r in sm.signoff_roles.all()} == {"Product Owner"}
+    response = client.post(
+        members_url(project, "member_update", sm.pk),
+        {f"m{sm.pk}-role": "signer", f"m{sm.pk}-signoff_roles": [roles["Backend Lead"].pk, roles["DevOps Lead"].pk]},
+    )
+    assert response.status_code == 302
+    assert {r.name for r in sm.signoff_roles.all()} == {"Backend Lead", "DevOps Lead"}
+    body = client.get(members_url(project)).content.decode()
+    checked = re.findall(rf'name="m{sm.pk}-signoff_roles" value="(\d+)"[^>]*checked', body)
+    assert sorted(checked) == sorted([str(roles["Backend Lead"].pk), str(roles["DevOps Lead"].pk)])
+    # None ticked removes them all; a role of another project is refused beside the field.
+    response = client.post(members_url(project, "member_update", sm.pk), {f"m{sm.pk}-role": "signer"})
+    assert response.status_code == 302
+    assert not sm.signoff_roles.exists()
+    response = client.post(
+        members_url(project, "member_update", sm.pk), {f"m{sm.pk}-role": "signer", f"m{sm.pk}-signoff_roles": [999999]}
+    )
+    assert response.status_code == 422
+    assert not sm.signoff_roles.exists()

@@ -540,7 +540,7 @@ def readiness_request_recompute(project_id):
     """
     from .tasks import recompute_readiness
 
-    if settings.CELERY_TASK_ALWAYS_EAGER:
+    if recompute_readiness.app.conf.task_always_eager:
         recompute_readiness.delay(project_id)
         return
     key = RECOMPUTE_PENDING_KEY.format(project_id)

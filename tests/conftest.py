@@ -13,22 +13,43 @@ from projects import readiness, services
 from projects.models import Membership, SignOffRole
 
 from .factories import GateDefinitionFactory, GateTemplateFactory, UserFactory
+from .processes import PrivateRedis, WebProcesses, WorkerProcesses, needs_postgres_and_redis
 
 
 @pytest.fixture(autouse=True)
 def _eager_celery(request, settings):
-    """Tasks run in-process unless a test is marked `worker` (those use a real worker)."""
+    """Tasks run in-process unless a test is marked `worker` (those queue to a real worker).
+
+    Both modes are set explicitly: Celery reads its configuration lazily, on the first access
+    to `app.conf`, so a value read back here after overriding the settings would be the
+    override itself, and a worker test run after it would silently run its tasks in-process.
+    """
     from portal.celery import app
 
-    if request.node.get_closest_marker("worker"):
-        yield
-        return
-
-    settings.CELERY_TASK_ALWAYS_EAGER = True
-    previous = app.conf.task_always_eager
-    app.conf.task_always_eager = True
+    eager = request.node.get_closest_marker("worker") is None
+    settings.CELERY_TASK_ALWAYS_EAGER = eager
+    app.conf.task_always_eager = eager
     yield
-    app.conf.task_always_eager = previous
+    app.conf.task_always_eager = not settings.REDIS_URL
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _no_network():
+    """Tests never leave the machine: a name that is not local fails to resolve at once, as on a
+    closed network, instead of waiting on a DNS timeout (example.com URLs in fixtures, say)."""
+    import socket
+
+    resolve = socket.getaddrinfo
+    local = {None, "localhost", "::1", b"localhost"}
+
+    def local_only(host, *args, **kwargs):
+        if host in local or str(host).startswith(("127.", "b'127.")):
+            return resolve(host, *args, **kwargs)
+        raise socket.gaierror(socket.EAI_NONAME, f"tests resolve no outside name ({host})")
+
+    socket.getaddrinfo = local_only
+    yield
+    socket.getaddrinfo = resolve
 
 
 @pytest.fixture(autouse=True)
@@ -133,74 +154,39 @@ def pytest_report_header(config):
 
 
 @pytest.fixture
-def celery_worker_process(transactional_db):
-    """A real `celery worker` subprocess on the test database and Redis (PostgreSQL only).
+def workers(transactional_db, tmp_path):
+    """Start real Celery workers (`workers.start(...)`) on the test database; all stop at the end.
 
-    Skips with a reason when REDIS_URL is unset or the database is SQLite (a separate process
-    cannot share the test database there).
+    Only for tests marked `worker`: those queue their tasks to Redis instead of running them
+    in-process, which is checked here so a worker test can never pass on eager work.
     """
-    import os
-    import subprocess
-    import sys
-    import time
-    from pathlib import Path
-
-    db = settings.DATABASES["default"]
-    if not settings.REDIS_URL:
-        pytest.skip("needs REDIS_URL: a real Celery worker runs against Redis")
-    if db["ENGINE"] != "django.db.backends.postgresql":
-        pytest.skip("needs PostgreSQL: the worker process must share the test database")
     from portal.celery import app
 
+    needs_postgres_and_redis()
+    assert not app.conf.task_always_eager, "a test that starts workers must be marked `worker`"
     app.control.purge()
-    url = f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
-    env = {**os.environ, "DATABASE_URL": url, "REDIS_URL": settings.REDIS_URL, "PREFLIGHT_RECOMPUTE_DELAY": "0.3"}
-    root = Path(__file__).resolve().parent.parent
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "portal",
-            "worker",
-            "--pool=solo",
-            "--loglevel=WARNING",
-            "--without-gossip",
-            "--without-mingle",
-            "--without-heartbeat",
-            "-n",
-            f"test-{os.getpid()}@%h",
-        ],
-        cwd=root,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"the worker exited early:\n{proc.stdout.read().decode()}")
-        if app.control.ping(timeout=0.5):
-            break
-    else:
-        proc.kill()
-        pytest.fail("the worker did not answer a ping within 30 s")
-    yield proc
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    started = WorkerProcesses(tmp_path)
+    yield started
+    started.stop_all()
 
 
-def wait_for(predicate, timeout=30.0, interval=0.2):
-    """Poll until predicate() is truthy; return its last value."""
-    import time
+@pytest.fixture
+def web_processes(transactional_db, tmp_path):
+    """Start second web processes (`web_processes.start()` returns the base URL); all stop at the end."""
+    needs_postgres_and_redis("the shared cache and broker are what a second web process shares")
+    started = WebProcesses(tmp_path)
+    yield started
+    started.stop_all()
 
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(interval)
+
+@pytest.fixture
+def private_redis():
+    """A redis-server of this test's own, free to stop and start."""
+    import shutil
+
+    if not shutil.which("redis-server"):
+        pytest.skip("needs redis-server on PATH to run a private Redis")
+    server = PrivateRedis()
+    server.start()
+    yield server
+    server.stop()

@@ -5,8 +5,6 @@ Each test skips cleanly without REDIS_URL and PostgreSQL (the CI's second run ha
 
 import os
 import signal
-import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -14,7 +12,6 @@ from pathlib import Path
 import psycopg
 import pytest
 import redis as redis_client
-from django.conf import settings
 from django.db import connection
 from django.db.models import F
 
@@ -23,8 +20,7 @@ from audits.services import Actor
 from projects import services
 from projects.models import Project, ProjectGate
 
-from ..conftest import wait_for
-from .conftest import _db_url, free_port
+from ..processes import db_url, wait_for
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
@@ -120,7 +116,7 @@ def _children(pid):
 def _row_locked(project):
     """A connection of our own holding the project's row FOR UPDATE until the block ends, so a
     recompute blocks in the middle of its transaction."""
-    blocker = psycopg.connect(_db_url().replace("postgres://", "postgresql://"), autocommit=False)
+    blocker = psycopg.connect(db_url().replace("postgres://", "postgresql://"), autocommit=False)
     blocker.execute("SELECT id FROM projects_project WHERE id = %s FOR UPDATE", [project.pk])
     return blocker
 
@@ -223,8 +219,15 @@ def test_a_worker_killed_mid_recompute_leaves_its_message_for_the_next_worker(
 
 def test_with_redis_down_gate_updates_succeed_and_the_sweep_catches_up(workers, app_on_private_redis, template, owner):
     redis = app_on_private_redis
-    workers.start(redis_url=redis.url, name="outage")
+    worker = workers.start(redis_url=redis.url, name="outage")
     project = _new_project(template, owner, "Redis outage")
+    # The worker holds a message when Redis goes (a sweep due in a minute): closing its channel
+    # then has unacknowledged messages to put back, which is what once stopped the worker.
+    from projects.tasks import recompute_due_projects
+
+    broker = redis_client.Redis.from_url(redis.url)
+    recompute_due_projects.apply_async(countdown=60)
+    assert wait_for(lambda: broker.hlen("unacked"), timeout=10), "the worker did not take the scheduled message"
     redis.stop()
 
     gate = ProjectGate.objects.select_related("project").get(project=project, code="T2")
@@ -237,73 +240,37 @@ def test_with_redis_down_gate_updates_succeed_and_the_sweep_catches_up(workers, 
     project.refresh_from_db()
     assert project.computed_seq < project.change_seq and project.score == 0.0
 
-    redis.start()  # back on the same port: the worker reconnects
-    from projects.tasks import recompute_due_projects
-
+    redis.start()  # back on the same port, empty: the worker reconnects
+    assert worker.poll() is None, f"the worker stopped with the broker\n{workers.output()}"
     recompute_due_projects.delay()  # what beat sends every minute
     caught_up = wait_for(lambda: _fresh(project), timeout=60)
-    assert caught_up is not None and caught_up.score > 0, "the sweep did not catch up after the outage"
+    assert caught_up is not None and caught_up.score > 0, (
+        f"the sweep did not catch up after the outage\n{workers.output()}"
+    )
+    assert worker.poll() is None, "the worker that lived through the outage did the work"
 
 
-def test_terminated_database_connections_cost_the_web_app_no_failed_request(transactional_db, project, owner):
+def test_terminated_database_connections_cost_the_web_app_no_failed_request(web_processes, project, owner):
     """What a PostgreSQL restart does to the app's persistent connections, without restarting the
     shared server: every backend of the web process is terminated between requests."""
-    if connection.vendor != "postgresql":
-        pytest.skip("needs PostgreSQL: its connections are what this test terminates")
     from tokens.services import token_create
 
     _, secret = token_create(actor=Actor(owner), user=owner, name="probe", scope="read")
     tag = f"preflight-web-{os.getpid()}"
-    port = free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": _db_url(application_name=tag),
-        "CONN_MAX_AGE": "600",
-        "DEBUG": "True",
-        "REDIS_URL": settings.REDIS_URL,
-    }
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "portal.wsgi:application",
-            "-b",
-            f"127.0.0.1:{port}",
-            "-w",
-            "1",
-            "--threads",
-            "1",
-        ],
-        cwd=Path(__file__).resolve().parents[2],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    base = web_processes.start(env={"DATABASE_URL": db_url(application_name=tag), "CONN_MAX_AGE": "600"})
 
     def get():
         request = urllib.request.Request(
-            f"http://127.0.0.1:{port}/api/v1/projects/{project.slug}", headers={"Authorization": f"Bearer {secret}"}
+            f"{base}/api/v1/projects/{project.slug}", headers={"Authorization": f"Bearer {secret}"}
         )
         with urllib.request.urlopen(request, timeout=10) as response:
             return response.status
 
-    try:
-        assert wait_for(lambda: _try(get), timeout=30) == 200, "the web app did not start"
-        for _ in range(3):
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = %s", [tag]
-                )
-                assert cursor.fetchone()[0] >= 1  # the persistent connection existed and is now gone
-            assert get() == 200
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
-
-
-def _try(fn):
-    try:
-        return fn()
-    except OSError:
-        return None
+    assert get() == 200
+    for _ in range(3):
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = %s", [tag]
+            )
+            assert cursor.fetchone()[0] >= 1  # the persistent connection existed and is now gone
+        assert get() == 200, web_processes.output()

@@ -42,7 +42,6 @@ def queued(settings):
 
     yield messages
     app.control.purge()
-    app.conf.task_always_eager = True
 
 
 @pytest.fixture

@@ -4,25 +4,16 @@ Two real web processes serve the same PostgreSQL database and Redis: the test's 
 and a gunicorn started here. Needs DATABASE_URL (PostgreSQL) and REDIS_URL; skipped otherwise.
 """
 
-import os
-import socket
-import subprocess
-import sys
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from http.cookiejar import CookieJar
-from pathlib import Path
 
 import pytest
-from django.conf import settings
 
 from portal.accounts import LOCKOUT_MESSAGE
 
 from .test_accounts import PASSWORD, current_totp, totp_now
-
-ROOT = Path(__file__).resolve().parents[2]
 
 # Committed data is shared with the second process; serialized rollback restores the seeded rows
 # for the tests that follow.
@@ -59,59 +50,9 @@ class WebClient:
         return self.request("/accounts/login/", {"login": username, "password": password})
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
-def second_web_process(transactional_db):
-    db = settings.DATABASES["default"]
-    if not settings.REDIS_URL:
-        pytest.skip("needs REDIS_URL: the shared cache is what this test is about")
-    if db["ENGINE"] != "django.db.backends.postgresql":
-        pytest.skip("needs PostgreSQL: a second web process must share the test database")
-    port = _free_port()
-    url = f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
-    env = {**os.environ, "DATABASE_URL": url, "REDIS_URL": settings.REDIS_URL, "DEBUG": "True"}
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "portal.wsgi",
-            "-b",
-            f"127.0.0.1:{port}",
-            "-w",
-            "1",
-            "--log-level",
-            "warning",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        if proc.poll() is not None:
-            pytest.fail(f"the second web process exited:\n{proc.stdout.read().decode()}")
-        try:
-            urllib.request.urlopen(base + "/accounts/login/", timeout=2)
-            break
-        except OSError:
-            if time.monotonic() > deadline:
-                proc.kill()
-                pytest.fail("the second web process did not answer within 30 s")
-            time.sleep(0.2)
-    yield base
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+def second_web_process(web_processes):
+    return web_processes.start()
 
 
 @pytest.fixture

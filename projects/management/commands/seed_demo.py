@@ -51,6 +51,9 @@ class Command(BaseCommand):
                 self.stdout.write(f"{name}: exists, left as it is")
                 continue
             project = self.create_project(actor, users, slug, name, filename, template_key, days)
+            # Computed here, so the demo is ready whether or not a worker is running yet (with
+            # one, its queued recompute then finds the project current and does nothing).
+            services.readiness_recompute(project_ids=[project.pk])
             project.refresh_from_db()
             counts = project.readiness.get("counts", {})
             self.stdout.write(

@@ -52,11 +52,13 @@ def busy_project(project, owner, editor, template, run_on_commit):
         stage = Stage.objects.get(project=project, order=1)
         for role in SignOffRole.objects.filter(project=project):
             services.signoff_give(actor=actor, project=project, stage=stage, role=role, decision="go")
-        for i in range(3):
-            subscription = webhooks.webhook_subscription_create(
-                actor=actor, project=project, url=f"https://hooks.example.com/{i}", events=["gate.status_changed"]
-            )
-    # Test deliveries, outside the block above: their sending is queued on a commit that never comes.
+    # Subscriptions and test deliveries after the block above: the changes there are not sent to
+    # them, and the sending of the test deliveries is queued on a commit that never comes, so no
+    # request leaves the machine.
+    for i in range(3):
+        subscription = webhooks.webhook_subscription_create(
+            actor=actor, project=project, url=f"https://hooks.example.com/{i}", events=["gate.status_changed"]
+        )
     for _ in range(3):
         webhooks.webhook_send_test(actor=actor, subscription=subscription)
     project.webhook = subscription

@@ -285,7 +285,16 @@ def gate_update(*, actor, gate, version, **changes):
         raise InvalidInput(f"These fields cannot be changed here: {', '.join(sorted(unknown))}.")
     _require(actor, gate.project, WRITE)
     gate = _lock_gate(gate, version)
+    if changes.get("status") == gate.status:
+        del changes["status"]  # restating the current status (a waived one too) changes nothing
     _clean_gate_changes(gate.project, changes)
+    if gate.status == readiness.WAIVED and "status" in changes:
+        # Lifting a waiver is an owner's decision (gate_unwaive), and it clears the waiver with it.
+        raise Conflict(
+            f"Gate {gate.code} is waived. An owner lifts the waiver first; the gate then reopens.",
+            current=gate,
+            field_errors={"status": ["Waived: an owner lifts the waiver first."]},
+        )
     before = _gate_state(gate)
     changed = [f for f, v in changes.items() if getattr(gate, f) != v]
     if not changed:

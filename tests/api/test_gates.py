@@ -205,3 +205,17 @@ def test_direct_gate_representation_equals_the_generic_one(owner, editor, projec
         generic = serializer.generic_representation(gate)
         assert serializer.to_representation(gate) == generic, gate.code
         assert serializer.to_representation(rows[gate.code]) == generic, gate.code
+
+
+def test_a_waived_gate_is_not_reopened_by_a_status_patch(project, owner, editor, token_client):
+    gate = ProjectGate.objects.get(project=project, code="T2")
+    later = timezone.now() + timedelta(days=7)
+    gate = services.gate_waive(actor=Actor(owner), gate=gate, version=gate.version, reason="Later", expires_at=later)
+    client = token_client(editor, "write")
+    events = AuditEvent.objects.count()
+    response = client.patch(GATE, {"status": "closed"}, format="json", HTTP_IF_MATCH=f'"{gate.version}"')
+    body = assert_error_shape(response, 409)
+    assert "lifts the waiver" in body["message"] and "status" in body["fields"]
+    gate.refresh_from_db()
+    assert (gate.status, gate.waiver_reason, gate.version) == ("waived", "Later", 2)
+    assert AuditEvent.objects.count() == events

@@ -130,6 +130,21 @@ def test_waive_needs_owner_reason_and_future_expiry(project, owner, editor, run_
     ]
 
 
+@pytest.mark.parametrize("who", ["editor", "owner"])
+def test_a_waived_gate_changes_status_only_by_lifting_its_waiver(project, owner, editor, who):
+    later = timezone.now() + timedelta(days=14)
+    t1 = services.gate_waive(actor=Actor(owner), gate=gate(project, "T1"), version=1, reason="Risk", expires_at=later)
+    actor = Actor(editor if who == "editor" else owner)
+    with pytest.raises(Conflict) as err:
+        services.gate_update(actor=actor, gate=t1, version=t1.version, status="closed")
+    assert "lifts the waiver" in err.value.message and "status" in err.value.field_errors
+    t1.refresh_from_db()
+    assert (t1.status, t1.waiver_reason, t1.waiver_approver, t1.version) == ("waived", "Risk", owner, 2)
+    # Other fields of a waived gate stay editable, and the waiver with them.
+    t1 = services.gate_update(actor=actor, gate=t1, version=t1.version, status="waived", notes="Revisit after GA")
+    assert (t1.status, t1.notes, t1.waiver_reason) == ("waived", "Revisit after GA", "Risk")
+
+
 def test_members_add_update_remove_keep_an_owner(project, owner, outsider, editor):
     with pytest.raises(Conflict):
         services.member_add(actor=Actor(owner), project=project, user=editor, role="viewer")

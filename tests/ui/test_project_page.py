@@ -115,6 +115,31 @@ def test_stale_version_is_refused_and_shows_the_current_value(login, project, ow
     assert f'name="version" value="{gate.version}"' in body
 
 
+def test_a_waived_gate_keeps_its_waiver_when_an_editor_picks_a_status(login, project, owner):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from audits.services import Actor
+    from projects import services
+
+    gate = ProjectGate.objects.get(project=project, code="T1")
+    gate = services.gate_waive(
+        actor=Actor(owner),
+        gate=gate,
+        version=gate.version,
+        reason="Risk accepted",
+        expires_at=timezone.now() + timedelta(days=7),
+    )
+    response = login("editor").post(
+        status_url(project, "T1"), {"status": "closed", "version": gate.version}, HTTP_HX_REQUEST="true"
+    )
+    assert response.status_code == 409
+    assert "An owner lifts the waiver first" in response.content.decode()
+    gate.refresh_from_db()
+    assert (gate.status, gate.waiver_reason) == ("waived", "Risk accepted")
+
+
 def test_status_change_without_htmx_redirects_with_a_message(login, project):
     gate = ProjectGate.objects.get(project=project, code="S2")
     client = login("owner")

@@ -201,10 +201,15 @@ ACCOUNT_LOGIN_METHODS = {"username", "email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "username*", "password1*", "password2*"]
 ACCOUNT_EMAIL_VERIFICATION = "none"
 ACCOUNT_ALLOW_REGISTRATION = env.bool("ACCOUNT_ALLOW_REGISTRATION", default=False)
-ACCOUNT_RATE_LIMITS = {"login_failed": "5/15m/key"}
+# Failed logins: at most 10 a minute from one address (one address trying many accounts), and 5 in
+# 15 minutes for one account (however it is named: see portal.accounts).
+ACCOUNT_RATE_LIMITS = {"login_failed": "10/m/ip,5/15m/key"}
+# The client address of those limits: behind NUM_PROXIES reverse proxies it is taken from
+# X-Forwarded-For (as for the API throttles), else every client would share the proxy's address.
+ALLAUTH_TRUSTED_PROXY_COUNT = env.int("NUM_PROXIES", default=0)
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
-# Accounts: closed sign-up unless allowed, failed logins counted per account, and the
-# "Sign up" link hidden when sign-up is closed.
+# Accounts: closed sign-up unless allowed, failed logins counted per account (and a refusal that
+# says which limit was hit), and the "Sign up" link hidden when sign-up is closed.
 ACCOUNT_ADAPTER = "portal.accounts.AccountAdapter"
 ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
 ACCOUNT_REAUTHENTICATION_TIMEOUT = env.int("ACCOUNT_REAUTHENTICATION_TIMEOUT", default=300)

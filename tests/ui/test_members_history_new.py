@@ -182,3 +182,30 @@ def test_member_update_changes_the_signoff_roles(login, project, signer):
     )
     assert response.status_code == 422
     assert not sm.signoff_roles.exists()
+    body = response.content.decode()
+    fieldset = _fieldset(body, f"m{sm.pk}-signoff_roles")
+    assert INVALID_ROLE in fieldset
+    assert f'aria-describedby="id_m{sm.pk}-signoff_roles_error"' in fieldset
+    assert body.count(INVALID_ROLE) == 1  # beside that member's roles only
+
+
+INVALID_ROLE = "Select a valid choice. 999999 is not one of the available choices."
+
+
+def _fieldset(body, name):
+    """The <fieldset> that holds the inputs named `name`."""
+    at = body.index(f'name="{name}"')
+    start = body.rindex("<fieldset", 0, at)
+    return body[start : body.index("</fieldset>", at)]
+
+
+def test_adding_a_member_with_an_unknown_signoff_role_says_so_beside_the_roles(login, project, outsider):
+    response = login("owner").post(
+        members_url(project, "member_add"),
+        {"add-user": outsider.username, "add-role": "signer", "add-signoff_roles": [999999]},
+    )
+    assert response.status_code == 422
+    assert not Membership.objects.filter(user=outsider, project=project).exists()
+    fieldset = _fieldset(response.content.decode(), "add-signoff_roles")
+    assert "field--error" in fieldset
+    assert f'<ul class="field-errors" id="id_add-signoff_roles_error"><li>{INVALID_ROLE}</li></ul>' in fieldset

@@ -1,7 +1,10 @@
 """Accounts: login, lockout after five failures, TOTP two-factor, recovery codes, password
 change and reset, and the admin behind the same protected login with two-factor required."""
 
+import os
 import re
+import subprocess
+import sys
 import time
 
 import pytest
@@ -11,7 +14,7 @@ from allauth.mfa.totp.internal.auth import format_hotp_value, hotp_value, yield_
 from django.core import mail
 from django.urls import reverse
 
-from portal.accounts import LOCKOUT_MESSAGE
+from portal.accounts import ADDRESS_LOCKOUT_MESSAGE, LOCKOUT_MESSAGE
 
 pytestmark = pytest.mark.django_db
 
@@ -83,12 +86,77 @@ def test_lockout_counts_username_and_email_as_one_account(client, owner, editor)
     assert response.status_code == 302
 
 
-def test_admin_login_goes_through_the_site_login(client):
+@pytest.fixture
+def frozen_rate_limit_clock(monkeypatch):
+    """The rate limits' clock stands still, so a limit per minute holds however slow the run is."""
+    from types import SimpleNamespace
+
+    from allauth.core.internal import ratelimit
+
+    now = time.time()
+    monkeypatch.setattr(
+        ratelimit, "time", SimpleNamespace(time=lambda: now, monotonic=time.monotonic, sleep=time.sleep)
+    )
+
+
+def test_one_address_trying_many_accounts_is_refused(client, owner, editor, frozen_rate_limit_clock):
+    # Ten accounts, one wrong password each: no account reaches its own limit of five.
+    for attempt in range(10):
+        response = client.post(LOGIN, {"login": f"someone-{attempt}", "password": "guess"})
+        assert response.status_code == 200
+        assert ADDRESS_LOCKOUT_MESSAGE not in response.content.decode()
+    # The next login from that address is refused, even with the right password, and says why.
+    response = client.post(LOGIN, {"login": owner.username, "password": PASSWORD})
+    body = response.content.decode()
+    assert ADDRESS_LOCKOUT_MESSAGE in body and LOCKOUT_MESSAGE not in body
+    assert "_auth_user_id" not in client.session
+    # The account itself is not locked: from another address it logs in.
+    response = client.post(LOGIN, {"login": owner.username, "password": PASSWORD}, REMOTE_ADDR="198.51.100.7")
+    assert response.status_code == 302
+    assert "_auth_user_id" in client.session
+
+
+def test_address_limit_counts_the_client_behind_a_trusted_proxy(client, owner, settings, frozen_rate_limit_clock):
+    """Behind NUM_PROXIES proxies every request comes from the proxy: the client address counts."""
+    shown = subprocess.run(
+        [
+            sys.executable,
+            "manage.py",
+            "shell",
+            "-c",
+            "from django.conf import settings as s; print(s.ALLAUTH_TRUSTED_PROXY_COUNT)",
+        ],
+        cwd=settings.BASE_DIR,
+        env={**os.environ, "NUM_PROXIES": "1"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert shown.stdout.strip().splitlines()[-1] == "1", shown.stderr
+    settings.ALLAUTH_TRUSTED_PROXY_COUNT = 1
+    for attempt in range(10):
+        client.post(LOGIN, {"login": f"someone-{attempt}", "password": "guess"}, HTTP_X_FORWARDED_FOR="203.0.113.5")
+    response = client.post(LOGIN, {"login": owner.username, "password": PASSWORD}, HTTP_X_FORWARDED_FOR="203.0.113.5")
+    assert ADDRESS_LOCKOUT_MESSAGE in response.content.decode()
+    response = client.post(LOGIN, {"login": owner.username, "password": PASSWORD}, HTTP_X_FORWARDED_FOR="198.51.100.7")
+    assert response.status_code == 302
+
+
+def test_admin_login_goes_through_the_site_login(client, staff):
     response = client.get(reverse("admin:login"))
     assert response.status_code == 302
     assert response["Location"].startswith(LOGIN)
     response = client.get(reverse("admin:index"))
     assert response.status_code == 302
+    # Valid credentials posted to the admin's own form log nobody in: the admin sends them to the
+    # site's login, with its lockout and two-factor step.
+    response = client.post(
+        reverse("admin:login"), {"username": staff.username, "password": PASSWORD, "next": reverse("admin:index")}
+    )
+    assert response.status_code == 302
+    assert response["Location"].startswith(f"{LOGIN}?next=")
+    assert "_auth_user_id" not in client.session
+    assert client.get(reverse("admin:index")).status_code == 302
 
 
 def test_admin_lockout_applies_too(client, staff):

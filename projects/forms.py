@@ -44,12 +44,26 @@ class DashboardFilterForm(forms.Form):
         self.fields["owner"].choices = [("", "Any owner")] + [(o, o) for o in owners]
 
 
+# The gate list filters on what each row shows. A closed gate whose evidence is stale (it counts as
+# partial) and a waived gate whose waiver has expired (it counts as open) say so in their row, so
+# they have choices of their own instead of being listed under "Closed" and "Waived".
+STALE = "stale"
+WAIVER_EXPIRED = "waiver_expired"
+
+
+def _gate_filter_statuses():
+    choices = []
+    for status in readiness.STATUSES:
+        choices.append((status, readiness.STATUS_LABELS[status]))
+        if status == readiness.CLOSED:
+            choices.append((STALE, "Closed, evidence stale"))
+        elif status == readiness.WAIVED:
+            choices.append((WAIVER_EXPIRED, "Waived, waiver expired"))
+    return choices
+
+
 class GateFilterForm(forms.Form):
-    status = forms.ChoiceField(
-        required=False,
-        label="Status",
-        choices=[("", "Any status")] + [(s, readiness.STATUS_LABELS[s]) for s in readiness.STATUSES],
-    )
+    status = forms.ChoiceField(required=False, label="Status", choices=[("", "Any status"), *_gate_filter_statuses()])
     severity = forms.ChoiceField(
         required=False,
         label="Severity",

@@ -18,6 +18,8 @@ from portal.errors import DomainError, StaleVersion
 from . import readiness, selectors, services
 from .charts import sparkline
 from .forms import (
+    STALE,
+    WAIVER_EXPIRED,
     DashboardFilterForm,
     GateEditForm,
     GateFilterForm,
@@ -113,12 +115,21 @@ class CategoryGroup:
     gates: list = field(default_factory=list)
 
 
+def _shown_status(gate):
+    """The status the gate's row shows: its own, unless judged stale or with an expired waiver."""
+    if gate.eff is not None and gate.eff.stale:
+        return STALE
+    if gate.eff is not None and gate.eff.waiver_expired:
+        return WAIVER_EXPIRED
+    return gate.status
+
+
 def _filter_gates(gates, filters):
     status = filters.get("status")
     severity = filters.get("severity")
     owner = filters.get("owner")
     for gate in gates:
-        if status and gate.status != status:
+        if status and _shown_status(gate) != status:
             continue
         if severity and gate.severity != severity:
             continue

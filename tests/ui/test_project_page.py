@@ -1,6 +1,7 @@
 """The project page: readiness header, category table, gates, and in-place status changes."""
 
 import re
+from datetime import timedelta
 
 import pytest
 from django.urls import reverse
@@ -89,7 +90,24 @@ def test_status_change_in_place_updates_score_verdict_and_category(login, projec
     # T1 (blocker, weight 8) closed of 8+2+5+2+1+2 = 20 → 40.0; the blocker reason is gone.
     assert "40.0<small>/100</small>" in body
     assert "blocker gate open" not in body
-    assert 'data-label="Closed">1</td>' in body
+    # Still NO-GO, now for the score and the closed count; the technical row: T1 closed (8), T2 open (2).
+    assert _verdict_badge(body) == ("no_go", "NO-GO")
+    assert "<li>Score 40.0 is below the Soft launch minimum of 50</li>" in body
+    assert _cells(body, "category-technical") == {
+        "Closed": "1", "Partial": "0", "Open": "1", "Total": "2", "Score": "80.0"
+    }  # fmt: skip
+    # Closing S1 (critical, 5) too: 13 of 20 → 65.0, two closed, no blocker open: the badge turns
+    # CONDITIONAL GO (sign-offs are missing) and the security row follows.
+    gate = ProjectGate.objects.get(project=project, code="S1")
+    response = client.post(
+        status_url(project, "S1"), {"status": "closed", "version": gate.version}, HTTP_HX_REQUEST="true"
+    )
+    body = response.content.decode()
+    assert _verdict_badge(body) == ("conditional_go", "CONDITIONAL GO")
+    assert "65.0<small>/100</small>" in body
+    assert _cells(body, "category-security") == {
+        "Closed": "1", "Partial": "0", "Open": "1", "Total": "2", "Score": "71.4"
+    }  # fmt: skip
     assert AuditEvent.objects.filter(action="gate.status_changed", object_id=str(gate.pk)).count() == 1
 
 
@@ -187,6 +205,15 @@ def test_owners_move_the_project_to_another_stage(login, project):
     assert "Choose one of the project&#x27;s stages." in response.content.decode()
 
 
+def _verdict_badge(body):
+    """(verdict key, word) of the badge in the readiness header."""
+    start = body.index('id="readiness-summary"')
+    summary = body[start : body.index("</section>", start)]
+    badges = re.findall(r'<span class="badge verdict--(\w+) verdict-large">([^<]+)</span>', summary)
+    assert len(badges) == 1, summary
+    return badges[0]
+
+
 def _cells(body, row_id):
     start = body.index(f'id="{row_id}"')
     row = body[start : body.index("</tr>", start)]
@@ -263,3 +290,43 @@ def test_gate_list_filters_by_owner_including_nobody(login, known_state):
     body = client.get(detail_url(known_state)).content.decode()
     assert '<option value="-">Nobody</option>' in body
     assert '<option value="eddie-editor">eddie-editor</option>' in body
+
+
+def test_status_filter_follows_what_the_rows_show(login, project, owner, run_on_commit):
+    """A closed gate whose evidence went stale is listed as stale, not closed; a waiver past its
+    expiry is listed as expired, not waived: the filter agrees with the row's words."""
+    now = timezone.now()
+    with run_on_commit():
+        for code in ("T2", "S2"):
+            gate = ProjectGate.objects.get(project=project, code=code)
+            services.gate_update_status(actor=Actor(owner), gate=gate, version=gate.version, status="closed")
+        for code in ("O1", "O2"):
+            gate = ProjectGate.objects.get(project=project, code=code)
+            services.gate_waive(
+                actor=Actor(owner), gate=gate, version=gate.version, reason="Later", expires_at=now + timedelta(days=9)
+            )
+    # As if T2 had been verified three days ago with evidence valid for one day, and O2's waiver
+    # had run out yesterday (before the expiry task got to it).
+    ProjectGate.objects.filter(project=project, code="T2").update(
+        verified_at=now - timedelta(days=3), evidence_valid_days=1, evidence_expires_at=now - timedelta(days=2)
+    )
+    ProjectGate.objects.filter(project=project, code="O2").update(waiver_expires_at=now - timedelta(days=1))
+    client = login("viewer")
+
+    def codes(status):
+        body = client.get(detail_url(project), {"status": status}).content.decode()
+        return sorted(re.findall(r'data-code="(\w+)"', body)), body
+
+    closed, _ = codes("closed")
+    assert closed == ["S2"]
+    stale, body = codes("stale")
+    assert stale == ["T2"]
+    assert "Evidence stale: counts as Partial" in _gate_row(body, project, "T2")
+    waived, _ = codes("waived")
+    assert waived == ["O1"]
+    expired, body = codes("waiver_expired")
+    assert expired == ["O2"]
+    assert "Waiver expired: counts as Open" in _gate_row(body, project, "O2")
+    assert codes("partial")[0] == []
+    assert codes("open")[0] == ["S1", "T1"]
+    assert '<option value="stale">Closed, evidence stale</option>' in body

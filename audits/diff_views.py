@@ -7,10 +7,12 @@ from django.shortcuts import render
 from django.utils import timezone
 
 from projects import readiness
-from projects.selectors import project_get_for_user
+from projects.selectors import project_get_for_user, snapshot_list
 
 from . import diff
-from .models import ReadinessSnapshot
+
+# The snapshots offered in the "from" and "to" menus, newest first.
+SNAPSHOT_CHOICES = 100
 
 
 def diff_sides(project, user, params, now=None):
@@ -41,11 +43,7 @@ def snapshot_changes(request, slug):
     project = project_get_for_user(request.user, slug)
     a, b, note = diff_sides(project, request.user, request.GET)
     result = diff.snapshot_diff(project, a, b) if a is not None else None
-    snapshots = (
-        ReadinessSnapshot.objects.filter(project=project)
-        .only("pk", "taken_at", "kind", "score", "verdict")
-        .order_by("-taken_at", "-id")[:100]
-    )
+    snapshots = snapshot_list(project)[:SNAPSHOT_CHOICES]
     return render(
         request,
         "audits/changes.html",

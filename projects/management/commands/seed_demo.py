@@ -1,11 +1,14 @@
 """Demo data: five projects reproducing the five example readiness documents, and demo users."""
 
 from datetime import timedelta
+from io import StringIO
 from pathlib import Path
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
+from django.test.utils import override_settings
 from django.utils import timezone
 
 from audits.models import Channel
@@ -42,7 +45,16 @@ class Command(BaseCommand):
     help = "Create the demo users and five demo projects (idempotent: existing ones are left as they are)."
 
     def handle(self, *args, **options):
-        call_command("load_templates", verbosity=0)
+        # The demo's changes notify the demo users in the app (the bell), but send no email while
+        # seeding: the addresses are made up, and with the console backend of the embedded default
+        # hundreds of lines of mail would bury the logins. Only for this run (tasks run in-process
+        # there); the mail settings are back as they were when the command ends.
+        discard = {alias: {"BACKEND": "django.core.mail.backends.dummy.EmailBackend"} for alias in settings.MAILERS}
+        with override_settings(MAILERS=discard):
+            self.seed()
+
+    def seed(self):
+        call_command("load_templates", stdout=StringIO())  # `make run` has just printed what it loaded
         users = self.create_users()
         owner = users["olivia"]
         actor = Actor(owner, Channel.CLI)

@@ -1,6 +1,7 @@
 # Preflight — every set-up step a fresh machine needs lives here.
 #   make run    create .venv, install, migrate, load templates and demo data, serve on :8000
-#   make test   the same set-up, then ruff and the whole test suite
+#   make test   create .venv, install, then ruff, the missing-migration check and the whole test
+#               suite (pytest builds its own test database, so nothing is migrated under var/)
 
 SHELL := /bin/bash
 VENV := .venv

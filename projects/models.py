@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone
 
@@ -57,7 +57,12 @@ class Project(models.Model):
         indexes = [
             models.Index(fields=["lifecycle", "verdict"], name="project_lifecycle_verdict"),
             models.Index(fields=["target_launch_date"], name="project_launch_date"),
-            models.Index(fields=["lifecycle", "computed_seq", "change_seq"], name="project_recompute_due"),
+            # The sweep's "computed_seq < change_seq": a comparison of two columns, which no plain
+            # index can answer; a partial index holding only the projects behind can, and stays
+            # as small as the backlog.
+            models.Index(
+                fields=["lifecycle"], condition=Q(computed_seq__lt=F("change_seq")), name="project_recompute_due"
+            ),
         ]
         constraints = [
             models.CheckConstraint(
@@ -222,6 +227,13 @@ class ProjectGate(models.Model):
             models.CheckConstraint(condition=Q(weight__gt=0), name="projectgate_positive_weight"),
             models.CheckConstraint(
                 condition=~Q(status=readiness.WAIVED) | ~Q(waiver_reason=""), name="projectgate_waiver_has_reason"
+            ),
+            # Only a waived gate carries a waiver: leaving "waived" (gate_unwaive, an import, the
+            # expiry) clears it, whoever writes the row.
+            models.CheckConstraint(
+                condition=Q(status=readiness.WAIVED)
+                | Q(waiver_reason="", waiver_expires_at__isnull=True, waiver_approver__isnull=True),
+                name="projectgate_waiver_only_when_waived",
             ),
         ]
         indexes = [

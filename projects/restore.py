@@ -22,6 +22,7 @@ from gates.models import Category, GateTemplate
 from gates.services import template_load
 from portal.errors import Conflict, InvalidInput, NotAllowed
 
+from . import readiness
 from .exports import JSON_FORMAT, JSON_VERSION
 from .models import CheckResult, Membership, Project, ProjectGate, SignOff, SignOffRole, Stage
 
@@ -170,9 +171,11 @@ def _restore(actor, data, source):
                 verified_at=_dt(g["verified_at"]),
                 evidence_valid_days=g["evidence_valid_days"],
                 evidence_expires_at=_dt(g["evidence_expires_at"]),
-                waiver_reason=g["waiver_reason"],
-                waiver_approver=users.get(g["waiver_approver"]),
-                waiver_expires_at=_dt(g["waiver_expires_at"]),
+                # Only a waived gate keeps a waiver (a database constraint): an export taken while
+                # a status change could leave one behind on an unwaived gate restores without it.
+                waiver_reason=g["waiver_reason"] if g["status"] == readiness.WAIVED else "",
+                waiver_approver=users.get(g["waiver_approver"]) if g["status"] == readiness.WAIVED else None,
+                waiver_expires_at=_dt(g["waiver_expires_at"]) if g["status"] == readiness.WAIVED else None,
                 is_automated=g["is_automated"],
                 check_spec=g["check_spec"],
                 # Absent from exports made before these fields existed: never probed, never lapsed.

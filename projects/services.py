@@ -8,6 +8,7 @@ the audit event in the same transaction, and a readiness recompute queued on com
 import contextlib
 import json
 import logging
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
 
@@ -448,11 +449,14 @@ def member_remove(*, actor, membership):
 
 
 @transaction.atomic
-def signoff_give(*, actor, project, stage, role, decision, comment=""):
+def signoff_give(*, actor, project, stage, role, decision, comment="", state_hash=None):
     """Sign a stage off for one role, bound to the state hash of this moment.
 
     Only a member holding that sign-off role may sign for it. A decision other than GO needs a
     comment. Signing again for the same role replaces the earlier decision (both are audited).
+    `state_hash` is the hash of the state the signer was shown: it is compared under the project
+    lock (which every change to the project's readiness also takes), and if the state moved since,
+    nothing is signed and `Conflict` carries the readiness as it is now.
     """
     user = actor.user
     if user is None:
@@ -473,6 +477,12 @@ def signoff_give(*, actor, project, stage, role, decision, comment=""):
         )
     now = timezone.now()
     result = project_readiness(project, stage=stage, now=now)
+    if state_hash is not None and state_hash != result.state_hash:
+        raise Conflict(
+            "The gates changed since you read them. Nothing was signed: review the current state and sign again.",
+            current=result,
+            field_errors={"state_hash": ["Not the current state of this stage."]},
+        )
     snapshot = snapshot_take(
         project=project, result=result, kind=ReadinessSnapshot.Kind.SIGNOFF, stage_name=stage.name, now=now
     )
@@ -572,29 +582,68 @@ def readiness_recompute(*, project_ids, now=None, force=False, batch_size=500):
     """Recompute the cached readiness of many projects in a fixed number of queries per batch.
 
     Idempotent: it reads the latest state, skips projects whose cache is already current (unless
-    `force`), and a snapshot is taken only when the state hash, score or verdict moved.
+    `force`), and a snapshot is taken only when the state hash, score or verdict moved. Safe to
+    run concurrently (a sweep beside a queued task): only the run that advances a project's
+    cache writes it, so one change yields one snapshot and one announcement.
     Returns the number of projects written.
     """
     now = now or timezone.now()
-    computed_at = connection.ops.adapt_datetimefield_value(now)
     project_ids = list(project_ids)
     written = 0
     for start in range(0, len(project_ids), batch_size):
-        batch = project_ids[start : start + batch_size]
-        cached = {
-            p["id"]: p
-            for p in Project.objects.filter(pk__in=batch).values(
-                "id", "state_hash", "score", "verdict", "computed_seq", "change_seq", "current_stage__name"
-            )
+        evaluated = _recompute_evaluate(project_ids[start : start + batch_size], now=now, force=force)
+        written += _recompute_write(evaluated, now=now, force=force)
+    return written
+
+
+@dataclass(frozen=True)
+class _Evaluated:
+    """One project's readiness as computed from the state read at `seq` (its change_seq then)."""
+
+    project_id: int
+    stage_name: str
+    result: object  # readiness.Readiness
+    seq: int
+
+
+def _recompute_evaluate(batch, *, now, force):
+    """Evaluate the projects of a batch that are behind (all of them with `force`); no writes."""
+    cached = Project.objects.filter(pk__in=batch).values_list("id", "computed_seq", "change_seq")
+    due = [pid for pid, computed_seq, change_seq in cached if force or computed_seq < change_seq]
+    if not due:
+        return []
+    evaluated = []
+    for pid, (stage, gates, signoffs, category_order, seq) in readiness_inputs(due).items():
+        result = readiness.evaluate(gates, stage, signoffs, now, category_order=category_order)
+        evaluated.append(_Evaluated(pid, stage.name if stage else "", result, seq))
+    return evaluated
+
+
+def _recompute_write(evaluated, *, now, force):
+    """Write the evaluated projects this run advances; snapshot and announce those that moved.
+
+    The rows are locked and their cache re-read in the writing transaction: a project another
+    run already brought to this change (or further) is left alone, and a row locked by someone
+    else is skipped rather than waited on (the holder is a write that queues its own recompute,
+    or a recompute writing the same change; the sweep catches up on anything left behind).
+    """
+    if not evaluated:
+        return 0
+    computed_at = connection.ops.adapt_datetimefield_value(now)
+    with transaction.atomic():
+        locked = {
+            row["id"]: row
+            for row in Project.objects.select_for_update(skip_locked=True)
+            .filter(pk__in=[e.project_id for e in evaluated])
+            .order_by("pk")
+            .values("id", "state_hash", "score", "verdict", "computed_seq")
         }
-        due = [pid for pid, row in cached.items() if force or row["computed_seq"] < row["change_seq"]]
-        if not due:
-            continue
-        inputs = readiness_inputs(due)
         rows, snapshots, moved_from = [], [], []
-        for pid, (stage, gates, signoffs, category_order, seq) in inputs.items():
-            result = readiness.evaluate(gates, stage, signoffs, now, category_order=category_order)
-            data = result.to_dict()
+        for e in evaluated:
+            old = locked.get(e.project_id)
+            if old is None or old["computed_seq"] > e.seq or (old["computed_seq"] == e.seq and not force):
+                continue
+            result, data = e.result, e.result.to_dict()
             rows.append(
                 (
                     result.score,
@@ -602,28 +651,25 @@ def readiness_recompute(*, project_ids, now=None, force=False, batch_size=500):
                     json.dumps(data, cls=DjangoJSONEncoder),
                     result.state_hash,
                     computed_at,
-                    seq,
-                    pid,
+                    e.seq,
+                    e.project_id,
                 )
             )
-            old = cached[pid]
             if (old["state_hash"], old["score"], old["verdict"]) != (result.state_hash, result.score, result.verdict):
                 moved_from.append({k: old[k] for k in ("state_hash", "score", "verdict")})
                 snapshots.append(
                     snapshot_build(
-                        project_id=pid,
+                        project_id=e.project_id,
                         result=data,
                         kind=ReadinessSnapshot.Kind.RECOMPUTE,
-                        stage_name=stage.name if stage else "",
+                        stage_name=e.stage_name,
                         now=now,
                     )
                 )
-        with transaction.atomic():
-            _write_readiness(rows)
-            ReadinessSnapshot.objects.bulk_create(snapshots)
-            _announce_moves(snapshots, moved_from)
-        written += len(rows)
-    return written
+        _write_readiness(rows)
+        ReadinessSnapshot.objects.bulk_create(snapshots)
+        _announce_moves(snapshots, moved_from)
+    return len(rows)
 
 
 def _announce_moves(snapshots, moved_from):
@@ -656,12 +702,14 @@ def _write_readiness(rows):
 
 def readiness_recompute_due(*, now=None):
     """Recompute every active project whose cached readiness is behind its last change (the sweep)."""
+    # Answered by the partial index project_recompute_due (it holds only the projects behind).
     ids = (
         Project.objects.filter(computed_seq__lt=F("change_seq"))
         .exclude(lifecycle=Project.Lifecycle.ARCHIVED)
+        .order_by()
         .values_list("pk", flat=True)
     )
-    return readiness_recompute(project_ids=list(ids), now=now)
+    return readiness_recompute(project_ids=sorted(ids), now=now)
 
 
 def parse_aware_datetime(value):

@@ -13,7 +13,7 @@ from django.views.decorators.http import require_POST
 
 from audits.models import Channel
 from audits.services import Actor
-from portal.errors import DomainError, StaleVersion
+from portal.errors import Conflict, DomainError, StaleVersion
 
 from . import readiness, selectors, services
 from .charts import sparkline
@@ -438,32 +438,35 @@ def _signoff_decide(request, project):
         form.add_error(None, "This project has no stage to sign off.")
     elif form.is_valid():
         data = form.cleaned_data
-        current = selectors.project_readiness(project, stage=stage).state_hash
-        if data["state_hash"] != current:
+        try:
+            # The service compares the hash the signer saw under the project lock, so a change
+            # landing between this page's read and the signature cannot slip in unseen.
+            services.signoff_give(
+                actor=web_actor(request),
+                project=project,
+                stage=stage,
+                role=data["role"],
+                decision=data["decision"],
+                comment=data["comment"],
+                state_hash=data["state_hash"],
+            )
+        except Conflict as exc:
+            # The state moved since the page was read: show the form again over the current state.
             form.add_error(
                 None,
                 "The gates changed while you were reading this page. Nothing was signed: "
                 "review what is shown now and sign again.",
             )
-            form.data = form.data.copy()
-            form.data["state_hash"] = current
+            if exc.current is not None:
+                form.data = form.data.copy()
+                form.data["state_hash"] = exc.current.state_hash
             status = 409
+        except DomainError as exc:
+            _apply_field_errors(form, exc)
         else:
-            try:
-                services.signoff_give(
-                    actor=web_actor(request),
-                    project=project,
-                    stage=stage,
-                    role=data["role"],
-                    decision=data["decision"],
-                    comment=data["comment"],
-                )
-            except DomainError as exc:
-                _apply_field_errors(form, exc)
-            else:
-                label = readiness.DECISION_LABELS[data["decision"]]
-                messages.success(request, f"You signed {stage.name} {label} as {data['role'].name}.")
-                return redirect(project)
+            label = readiness.DECISION_LABELS[data["decision"]]
+            messages.success(request, f"You signed {stage.name} {label} as {data['role'].name}.")
+            return redirect(project)
     return render(request, "projects/signoff.html", _signoff_context(request, project, form), status=status)
 
 

@@ -1,6 +1,11 @@
 """The sign-off page: what is signed, the decision, recent authentication, stale detection."""
 
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
+from django.db import connection, connections, transaction
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format
@@ -89,6 +94,79 @@ def test_a_change_while_reading_refuses_the_signature(login, project, owner):
     assert response.status_code == 409
     assert "The gates changed while you were reading this page" in response.content.decode()
     assert not SignOff.objects.exists()
+
+
+def test_after_a_refusal_the_page_carries_the_state_now_and_signs_that(login, project, owner):
+    client = login("signer")
+    reauthenticate(client)
+    seen = hash_on_page(client, project)
+    gate = ProjectGate.objects.get(project=project, code="T2")
+    services.gate_update_status(actor=Actor(owner), gate=gate, version=gate.version, status="closed")
+    role = SignOffRole.objects.get(project=project, name="Product Owner")
+    response = client.post(url(project), {"role": role.pk, "decision": "go", "state_hash": seen})
+    assert response.status_code == 409
+    now = selectors.project_readiness(project).state_hash
+    assert f'name="state_hash" value="{now}"' in response.content.decode() and now != seen
+    assert client.post(url(project), {"role": role.pk, "decision": "go", "state_hash": now}).status_code == 302
+    assert SignOff.objects.get().state_hash == now
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_change_committed_while_the_signature_waits_for_the_lock_is_not_signed(login, project, owner):
+    """The race the hash check must close: the page's hash still matches when the request
+    arrives, but a gate change holding the project's row commits before the sign-off gets it."""
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL: the race needs a second connection and row locks")
+    client = login("signer")
+    reauthenticate(client)
+    seen = hash_on_page(client, project)
+    role = SignOffRole.objects.get(project=project, name="Product Owner")
+    written, commit = threading.Event(), threading.Event()
+
+    def change_gate():
+        try:
+            with transaction.atomic():
+                gate = ProjectGate.objects.get(project=project, code="T2")
+                services.gate_update_status(actor=Actor(owner), gate=gate, version=gate.version, status="closed")
+                written.set()
+                assert commit.wait(60), "the test never let the change commit"
+        finally:
+            connections.close_all()
+
+    def sign():
+        try:
+            return client.post(url(project), {"role": role.pk, "decision": "go", "state_hash": seen})
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(2) as pool:
+        writer = pool.submit(change_gate)
+        assert written.wait(60)
+        signing = pool.submit(sign)
+        try:
+            wait_for_a_backend_waiting_on_a_lock()
+        finally:
+            commit.set()
+        writer.result()
+        response = signing.result()
+    assert response.status_code == 409, response.status_code
+    assert not SignOff.objects.exists()
+    assert ProjectGate.objects.get(project=project, code="T2").status == "closed"
+
+
+def wait_for_a_backend_waiting_on_a_lock():
+    """Poll (not sleep-and-hope) until another connection waits on a row lock, or fail."""
+    deadline = time.monotonic() + 60
+    with connection.cursor() as cursor:
+        while time.monotonic() < deadline:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
+            if cursor.fetchone()[0]:
+                return
+            time.sleep(0.01)
+    raise AssertionError("the sign-off never waited for the project lock")
 
 
 @pytest.mark.parametrize("persona", ["editor", "viewer"])

@@ -27,17 +27,22 @@ from projects.models import Project, ProjectGate, SignOffRole, Stage  # noqa: E4
 STATUSES = ["open", "open", "partial", "closed", "closed", "closed", "waived", "not_applicable"]
 
 
+# This fixture's projects: bench-0, bench-1, … and not the other benchmarks' bench-import or
+# bench-api-…, which have audit history (protected from deletion) and are not this fixture's to count.
+OWN_SLUG = r"^bench-[0-9]+$"
+
+
 def generate(n_projects, n_gates):
     """Benchmark fixture data, bulk-inserted (building it through the services would take minutes)."""
-    if Project.objects.filter(slug__startswith="bench-").count() == n_projects:
-        first = Project.objects.filter(slug__startswith="bench-").first()
+    if Project.objects.filter(slug__regex=OWN_SLUG).count() == n_projects:
+        first = Project.objects.filter(slug__regex=OWN_SLUG).first()
         if first.gates.count() == n_gates:
             return
     with transaction.atomic():
-        ProjectGate.objects.filter(project__slug__startswith="bench-").delete()
-        Stage.objects.filter(project__slug__startswith="bench-").delete()
-        SignOffRole.objects.filter(project__slug__startswith="bench-").delete()
-        Project.objects.filter(slug__startswith="bench-").delete()
+        ProjectGate.objects.filter(project__slug__regex=OWN_SLUG).delete()
+        Stage.objects.filter(project__slug__regex=OWN_SLUG).delete()
+        SignOffRole.objects.filter(project__slug__regex=OWN_SLUG).delete()
+        Project.objects.filter(slug__regex=OWN_SLUG).delete()
         rng = random.Random(42)
         categories = list(Category.objects.filter(is_builtin=True))
         projects = Project.objects.bulk_create(
@@ -105,7 +110,7 @@ def main():
     args = parser.parse_args()
     call_command("migrate", verbosity=0)
     generate(args.projects, args.gates)
-    ids = list(Project.objects.filter(slug__startswith="bench-").values_list("pk", flat=True))
+    ids = list(Project.objects.filter(slug__regex=OWN_SLUG).values_list("pk", flat=True))
     now = timezone.now()
     connection.queries_log.clear()
     set_based = min(timed(services.readiness_recompute, project_ids=ids, now=now, force=True) for _ in range(2))

@@ -4,7 +4,9 @@ Thin like every API view: access through `portal.api_common`, one service call p
 error shape from its exception handler.
 """
 
+from django.db.models import Q
 from django.http import Http404
+from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import generics, serializers, status
 from rest_framework.response import Response
@@ -12,7 +14,8 @@ from rest_framework.response import Response
 from audits import diff
 from audits.diff_views import diff_sides
 from portal.api_common import api_actor, api_project_get, request_token
-from projects.api_gates import GateViewMixin, gate_etag
+from projects.api_filters import CachedFormFilterSet, StrictBooleanFilter
+from projects.api_gates import GATE_WRITE_ERRORS, IF_MATCH, GateViewMixin, gate_etag
 from projects.checks import gate_set_check
 from projects.selectors import gate_get
 
@@ -131,28 +134,31 @@ def _notifications(request):
     token = request_token(request)
     allowed = token.allowed_project_ids() if token is not None else None
     if allowed is not None:  # a token limited to some projects sees nothing of the others
-        from django.db.models import Q
-
         qs = qs.filter(Q(project__isnull=True) | Q(project_id__in=allowed))
     return qs
 
 
-@extend_schema(
-    tags=["notifications"],
-    parameters=[OpenApiParameter("unread", bool, description="Only unread notifications.")],
-)
+class NotificationFilter(CachedFormFilterSet):
+    unread = StrictBooleanFilter(
+        field_name="read_at", lookup_expr="isnull", help_text="true: only unread notifications; false: only read ones."
+    )
+
+    class Meta:
+        model = Notification
+        fields = ["unread"]
+
+
+@extend_schema(tags=["notifications"])
 class NotificationListView(generics.ListAPIView):
     """The caller's notifications, newest first."""
 
     serializer_class = NotificationSerializer
     queryset = Notification.objects.none()  # the schema's model; requests use get_queryset
-    filter_backends = []
+    filter_backends = [DjangoFilterBackend]
+    filterset_class = NotificationFilter
 
     def get_queryset(self):
-        qs = _notifications(self.request)
-        if self.request.query_params.get("unread") in ("1", "true", "yes"):
-            qs = qs.filter(read_at__isnull=True)
-        return qs
+        return _notifications(self.request)
 
 
 @extend_schema(tags=["notifications"])
@@ -283,7 +289,7 @@ class WebhookDeliveryListView(generics.ListAPIView):
 
     def get_queryset(self):
         subscription = _webhook(self.request, self.kwargs["slug"], self.kwargs["id"])
-        return WebhookDelivery.objects.filter(subscription=subscription).order_by("-created_at", "-id")
+        return selectors.deliveries_for_webhook(subscription, limit=None)  # unsliced: the view pages it
 
 
 # --- sign-off requests -------------------------------------------------------------------------
@@ -420,13 +426,8 @@ class GateCheckView(GateViewMixin, generics.GenericAPIView):
 
     @extend_schema(
         request=CheckSpecSerializer,
-        parameters=[OpenApiParameter("If-Match", str, OpenApiParameter.HEADER, required=True)],
-        responses={
-            200: GateCheckSerializer,
-            412: OpenApiResponse(description="Stale If-Match."),
-            428: OpenApiResponse(description="No If-Match header."),
-            **ERRORS,
-        },
+        parameters=[IF_MATCH],
+        responses={200: GateCheckSerializer, 412: GATE_WRITE_ERRORS[412], 428: GATE_WRITE_ERRORS[428], **ERRORS},
     )
     def put(self, request, slug, code):
         """Give the gate an HTTP check probed on a schedule; the gate then follows each probe. Needs If-Match."""
@@ -439,13 +440,8 @@ class GateCheckView(GateViewMixin, generics.GenericAPIView):
         return _gate_check_response(gate)
 
     @extend_schema(
-        parameters=[OpenApiParameter("If-Match", str, OpenApiParameter.HEADER, required=True)],
-        responses={
-            200: GateCheckSerializer,
-            412: OpenApiResponse(description="Stale If-Match."),
-            428: OpenApiResponse(description="No If-Match header."),
-            **ERRORS,
-        },
+        parameters=[IF_MATCH],
+        responses={200: GateCheckSerializer, 412: GATE_WRITE_ERRORS[412], 428: GATE_WRITE_ERRORS[428], **ERRORS},
     )
     def delete(self, request, slug, code):
         """Remove the gate's HTTP check. Needs If-Match."""

@@ -14,13 +14,14 @@ rights only, and keep CSRF protection.
 
 import logging
 
-from django.core.exceptions import PermissionDenied
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, RequestDataTooBig, SuspiciousOperation, TooManyFieldsSent
 from django.core.paginator import Page, Paginator
 from django.db import DataError, IntegrityError
 from django.db.models import Count, Window
 from django.http import Http404, JsonResponse
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
-from rest_framework import exceptions, permissions
+from rest_framework import exceptions, filters, permissions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.authentication import SessionAuthentication as _DRFSessionAuthentication
 from rest_framework.pagination import CursorPagination, PageNumberPagination
@@ -173,6 +174,7 @@ _CODES = {
     406: "not_acceptable",
     409: "conflict",
     412: "precondition_failed",
+    413: "content_too_large",
     415: "unsupported_media_type",
     428: "precondition_required",
     429: "throttled",
@@ -202,15 +204,21 @@ class PreconditionRequired(exceptions.APIException):
     default_detail = "Send an If-Match header with the ETag you last read."
     default_code = "precondition_required"
 
+    def __init__(self, detail=None, *, fields=None):
+        super().__init__(detail)
+        self.fields = fields or {}
+
 
 class PreconditionFailed(exceptions.APIException):
     status_code = 412
     default_detail = "The resource changed since you read it; nothing was saved."
     default_code = "precondition_failed"
 
-    def __init__(self, detail=None, *, current=None):
+    def __init__(self, detail=None, *, current=None, fields=None, etag=None):
         super().__init__(detail)
         self.current = current
+        self.fields = fields or {}
+        self.etag = etag
 
 
 def _flatten(detail):
@@ -270,7 +278,10 @@ def api_exception_handler(exc, context):
     if isinstance(exc, PermissionDenied):
         return error_response(403, str(exc) or "You may not do this.")
     if isinstance(exc, PreconditionFailed):
-        return error_response(412, exc.detail, current=exc.current)
+        headers = {"ETag": exc.etag} if exc.etag else None
+        return error_response(412, exc.detail, fields=exc.fields, current=exc.current, headers=headers)
+    if isinstance(exc, PreconditionRequired):
+        return error_response(428, exc.detail, fields=exc.fields)
     if isinstance(exc, exceptions.ValidationError):
         message, fields = _flatten(exc.detail)
         return error_response(400, message, fields=fields)
@@ -286,12 +297,30 @@ def api_exception_handler(exc, context):
         # A value the database cannot store (out of range, bad text): the caller's input, not our fault.
         log.info("API input refused by the database: %s", exc)
         return error_response(400, "A value in the request cannot be stored (out of range or invalid text).")
+    if isinstance(exc, RequestDataTooBig):
+        # Django refuses to read a body over DATA_UPLOAD_MAX_MEMORY_SIZE: the caller's doing.
+        _security_log(exc)
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        return error_response(413, f"The request body is larger than the {limit} bytes allowed; nothing was read.")
+    if isinstance(exc, SuspiciousOperation):
+        # TooManyFieldsSent (over DATA_UPLOAD_MAX_NUMBER_FIELDS query or form parameters) and the
+        # like: input Django refuses to read. A 400, as Django itself answers outside the API.
+        _security_log(exc)
+        if isinstance(exc, TooManyFieldsSent):
+            limit = settings.DATA_UPLOAD_MAX_NUMBER_FIELDS
+            return error_response(400, f"Too many query or form parameters; at most {limit} are read.")
+        return error_response(400, "The request was refused as malformed.")
     if isinstance(exc, IntegrityError):
         # A concurrent write won a uniqueness race: the caller may retry.
         log.info("API write lost a race: %s", exc)
         return error_response(409, "This clashes with a concurrent change; reload and try again.")
     log.exception("Unhandled error in an API view", exc_info=exc)
     return error_response(500, "Something went wrong on our side; it has been logged.")
+
+
+def _security_log(exc):
+    """Log a refused suspicious request where Django logs its own (`django.security.<Name>`)."""
+    logging.getLogger(f"django.security.{type(exc).__name__}").warning("API request refused: %s", exc)
 
 
 def api_not_found(request, *args, **kwargs):
@@ -391,6 +420,29 @@ def refuse_throttled_anonymous(request):
         raise exceptions.Throttled(wait=throttle.wait())
 
 
+# --- ordering ----------------------------------------------------------------------------------
+
+
+class StrictOrderingFilter(filters.OrderingFilter):
+    """DRF's `?ordering=`, refusing a field it cannot sort by with a 400 instead of ignoring it
+    (as every filter refuses a value it cannot use)."""
+
+    def remove_invalid_fields(self, queryset, fields, view, request):
+        valid = super().remove_invalid_fields(queryset, fields, view, request)
+        invalid = [term for term in fields if term not in valid]
+        if invalid:
+            names = sorted(name for name, _ in self.get_valid_fields(queryset, view, {"request": request}))
+            raise exceptions.ValidationError(
+                {
+                    self.ordering_param: [
+                        f"Cannot sort by {', '.join(repr(t) for t in invalid)}. "
+                        f"Sort by {', '.join(names) or 'nothing here'} (prefix - for descending)."
+                    ]
+                }
+            )
+        return valid
+
+
 # --- pagination --------------------------------------------------------------------------------
 
 
@@ -452,6 +504,22 @@ def etag_value(header):
     return value.strip('"')
 
 
+def entity_tags(header):
+    """The entries of an If-Match / If-None-Match header as (weak, opaque value) pairs.
+
+    'W/"3", "4"' → [(True, "3"), (False, "4")]; the wildcard `*` → (False, None). Unquoted values
+    are taken as they come ('3' → (False, "3")), as clients often send them.
+    """
+    tags = []
+    for part in (header or "").split(","):
+        part = part.strip()
+        if part == "*":
+            tags.append((False, None))
+        elif part:
+            tags.append((part.startswith("W/"), etag_value(part)))
+    return tags
+
+
 __all__ = [
     "READ",
     "SIGNOFF",
@@ -464,6 +532,7 @@ __all__ = [
     "SafeJSONParser",
     "ScopePermission",
     "SessionAuthentication",
+    "StrictOrderingFilter",
     "TokenAuthentication",
     "TokenRateThrottle",
     "api_actor",
@@ -473,6 +542,7 @@ __all__ = [
     "api_project_list",
     "error_body",
     "error_response",
+    "entity_tags",
     "etag_value",
     "refuse_throttled_anonymous",
     "request_token",
@@ -511,7 +581,10 @@ _DEFAULT_ERRORS = {
     "404": "No such object, or not visible to this user or token.",
     "429": "Too many requests; retry after the number of seconds in `Retry-After`.",
 }
-_WRITE_ERRORS = {"415": "Send JSON (`Content-Type: application/json`)."}
+_WRITE_ERRORS = {
+    "413": "The request body is larger than the server reads (DATA_UPLOAD_MAX_MEMORY_SIZE, 2.5 MB by default).",
+    "415": "Send JSON (`Content-Type: application/json`).",
+}
 
 
 # Integer limits that come from the database backend's column types (they differ between SQLite

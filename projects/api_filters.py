@@ -1,15 +1,46 @@
-"""FilterSets of /api/v1/ lists. Every filter is a column or an indexed comparison, never a Python loop."""
+"""FilterSets of /api/v1/ lists. Every filter is a column or an indexed comparison, never a Python loop.
+
+A value a filter cannot use is a 400 naming the parameter, never silently ignored (which would
+answer with the unfiltered list as if it were the filtered one).
+"""
 
 import django_filters as filters
+from django import forms
 from django.db.models import Q
 from django.utils import timezone
 
-from audits.models import AuditEvent, ReadinessSnapshot
+from audits.models import AuditEvent, Channel, ReadinessSnapshot
 
 from . import readiness
 from .models import Project, ProjectGate
 
 VERDICT_FILTER_CHOICES = [*((v, v) for v in readiness.VERDICTS), ("none", "not computed yet")]
+
+
+class StrictBooleanField(forms.NullBooleanField):
+    """true / false (also 1 / 0, yes / no; any case), absent or empty for no filter; anything
+    else is invalid. Django's and django-filter's boolean widgets turn unknown text into None,
+    i.e. "no filter", which is how `?overdue=maybe` used to answer with every gate."""
+
+    widget = forms.TextInput  # hands the raw text to to_python instead of mapping it to None
+    TRUE = frozenset({"true", "1", "yes"})
+    FALSE = frozenset({"false", "0", "no"})
+
+    def to_python(self, value):
+        if value is None or value == "":
+            return None
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in self.TRUE:
+            return True
+        if text in self.FALSE:
+            return False
+        raise forms.ValidationError("Use true or false.", code="invalid")
+
+
+class StrictBooleanFilter(filters.BooleanFilter):
+    field_class = StrictBooleanField
 
 
 class CachedFormFilterSet(filters.FilterSet):
@@ -53,9 +84,9 @@ class GateFilter(CachedFormFilterSet):
     severity = filters.MultipleChoiceFilter(choices=[(s, s) for s in readiness.SEVERITIES], distinct=False)
     owner = filters.CharFilter(field_name="owner__username", help_text="Owner's username.")
     stage = filters.CharFilter(field_name="stage__name", help_text="Stage name.")
-    automated = filters.BooleanFilter(field_name="is_automated")
-    overdue = filters.BooleanFilter(method="filter_overdue", help_text="Past its due date and not done.")
-    stale = filters.BooleanFilter(method="filter_stale", help_text="Closed, but its evidence has expired.")
+    automated = StrictBooleanFilter(field_name="is_automated")
+    overdue = StrictBooleanFilter(method="filter_overdue", help_text="Past its due date and not done.")
+    stale = StrictBooleanFilter(method="filter_stale", help_text="Closed, but its evidence has expired.")
 
     class Meta:
         model = ProjectGate
@@ -84,7 +115,7 @@ class SnapshotFilter(CachedFormFilterSet):
 
 class AuditEventFilter(CachedFormFilterSet):
     action = filters.CharFilter()
-    channel = filters.CharFilter()
+    channel = filters.ChoiceFilter(choices=Channel.choices)
     object_type = filters.CharFilter()
 
     class Meta:

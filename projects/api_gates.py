@@ -3,12 +3,18 @@
 A gate's ETag is its version. Every write to a gate must carry `If-Match` with the ETag the
 caller read: without it the write is refused with 428, with a stale one with 412 and the current
 gate in the body. Nothing is written in either case.
+
+`If-Match: *` is refused with 428 too. RFC 9110 lets `*` match any current representation, so it
+would let a write through whatever changed since the caller read the gate: the lost update the
+header is required to prevent. If-Match compares strongly (RFC 9110 §13.1.1), so a weak tag
+(`W/"3"`) never matches: 412, with the current gate and its (strong) ETag.
 """
 
 import hashlib
 import json
 
 from django.core.serializers.json import DjangoJSONEncoder
+from django.http import Http404
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -16,9 +22,11 @@ from rest_framework import generics, serializers, status
 from rest_framework.response import Response
 
 from portal.api_common import (
+    PreconditionFailed,
     PreconditionRequired,
     api_actor,
     api_project_get,
+    entity_tags,
     error_response,
     etag_value,
 )
@@ -42,6 +50,8 @@ from .selectors import (
     gate_list,
     project_readiness,
     readiness_cache_is_current,
+    stage_by_name,
+    stage_for,
 )
 
 SLUG = OpenApiParameter("slug", str, OpenApiParameter.PATH, description="Project slug.")
@@ -51,15 +61,27 @@ IF_MATCH = OpenApiParameter(
     str,
     OpenApiParameter.HEADER,
     required=True,
-    description='The gate\'s ETag as last read, e.g. `"3"`. Missing: 428. Stale: 412 with the current gate.',
+    description='The gate\'s ETag as last read, e.g. `"3"`. Missing, or `*`: 428. Stale, or weak (`W/"3"`: '
+    "If-Match compares strongly): 412 with the current gate.",
 )
 GATE_WRITE_ERRORS = {
     400: OpenApiResponse(description="Invalid input, with field messages."),
     403: OpenApiResponse(description="Viewer, or a token without the write scope."),
     404: OpenApiResponse(description="No such project or gate."),
-    412: OpenApiResponse(description="Stale If-Match: the body's `current` is the gate as it is now."),
-    428: OpenApiResponse(description="No If-Match header."),
+    412: OpenApiResponse(
+        description="Stale or weak If-Match: the body's `current` is the gate as it is now, `ETag` its version."
+    ),
+    428: OpenApiResponse(description="No If-Match header, or `If-Match: *` (a write must name the version it read)."),
 }
+
+IF_MATCH_ANY_REFUSED = (
+    'If-Match: * is not accepted here: send the gate\'s ETag as you last read it (e.g. "3"), so that a '
+    "change made since is not overwritten."
+)
+IF_MATCH_WEAK_REFUSED = (
+    'If-Match compares ETags strongly, so a weak one (W/"…") never matches: send the gate\'s ETag as '
+    'its ETag header gives it (e.g. "3"). Nothing was saved.'
+)
 
 
 def gate_etag(gate):
@@ -84,15 +106,25 @@ class GateViewMixin:
         return Response(data, status=status_code, headers={"ETag": gate_etag(gate)})
 
     def expected_version(self, request, gate):
-        """The version the caller read, from If-Match (428 without it)."""
-        header = request.headers.get("If-Match", "").strip()
-        if not header or header == "*":
+        """The version the caller read, from If-Match: 428 without one or for `*`, 412 for weak
+        tags only; a stale or malformed version is left to the service to refuse (412)."""
+        tags = entity_tags(request.headers.get("If-Match", ""))
+        if not tags:
             raise PreconditionRequired()
-        values = [etag_value(part) for part in header.split(",")]
-        if str(gate.version) in values:
+        if any(value is None for _, value in tags):  # the wildcard *
+            raise PreconditionRequired(IF_MATCH_ANY_REFUSED, fields={"If-Match": ["Send the gate's ETag, not *."]})
+        strong = [value for weak, value in tags if not weak]
+        if not strong:
+            raise PreconditionFailed(
+                IF_MATCH_WEAK_REFUSED,
+                current=self.render_current(gate),
+                fields={"If-Match": [f"Weak ETags never match; send {gate_etag(gate)} if that is what you read."]},
+                etag=gate_etag(gate),
+            )
+        if str(gate.version) in strong:
             return gate.version
         # Stale or malformed: let the service compare and refuse with the current state.
-        for value in values:
+        for value in strong:
             if value.isdigit():
                 return int(value)
         return 0
@@ -309,8 +341,9 @@ class ReadinessView(generics.GenericAPIView):
         query.is_valid(raise_exception=True)
         stage = None
         if query.validated_data.get("stage"):
-            stage = project.stages.filter(name=query.validated_data["stage"]).first()
-            if stage is None:
+            try:
+                stage = stage_by_name(project, query.validated_data["stage"])
+            except Http404:
                 return error_response(400, "No such stage in this project.", fields={"stage": ["Unknown stage."]})
         now = timezone.now()
         judged = stage or project.current_stage
@@ -318,7 +351,7 @@ class ReadinessView(generics.GenericAPIView):
             body = readiness_body(project, judged, project.readiness, project.computed_at)
         else:
             result = project_readiness(project, stage=stage, now=now)
-            judged = judged or project.stages.order_by("order").first()
+            judged = stage_for(project, stage)
             body = readiness_body(project, judged, result.to_dict(), now)
         etag = readiness_etag(body)
         headers = {"ETag": etag, "Cache-Control": "private, no-cache", "Vary": "Authorization, Cookie"}

@@ -14,6 +14,7 @@ from gates.models import Category, GateDefinition, GateTemplate
 
 from . import readiness
 from .models import CheckResult, Membership, Project, ProjectGate, SignOff, Stage
+from .selectors import user_by_username
 
 User = get_user_model()
 
@@ -328,7 +329,7 @@ class GateUpdateSerializer(serializers.Serializer):
     def validate_owner(self, value):
         if value in (None, ""):
             return None
-        user = User.objects.filter(username=value).first()
+        user = user_by_username(value)
         if user is None:
             raise serializers.ValidationError("No user with that username.")
         return user
@@ -436,6 +437,12 @@ class SignOffInputSerializer(serializers.Serializer):
     role = serializers.CharField(max_length=100, help_text="Sign-off role name.")
     decision = serializers.ChoiceField(choices=readiness.DECISIONS)
     comment = serializers.CharField(required=False, allow_blank=True, default="", max_length=10000)
+    state_hash = serializers.CharField(
+        required=False,
+        max_length=64,
+        help_text="The `state_hash` of the readiness you reviewed (GET …/readiness?stage=…). If the "
+        "state moved since, nothing is signed and the answer is 409 with the current readiness.",
+    )
 
 
 class StageUpdateSerializer(serializers.Serializer):

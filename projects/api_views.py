@@ -5,21 +5,30 @@ project limits), a FilterSet, ordering and pagination. Writes: an input serializ
 call, an output serializer. Errors become the one JSON shape in `api_exception_handler`.
 """
 
-from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.db.models import FETCH_PEERS, Count, Prefetch
+from django.db.models import FETCH_PEERS, Prefetch
 from django.http import Http404
+from django.urls import reverse
+from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
 from audits.models import AuditEvent, ReadinessSnapshot
-from gates.models import Category, GateDefinition, GateTemplate
-from portal.api_common import SIGNOFF, AuditCursorPagination, api_actor, api_project_get, api_project_list
+from portal.api_common import (
+    SIGNOFF,
+    AuditCursorPagination,
+    api_actor,
+    api_project_get,
+    api_project_list,
+    request_token,
+)
 
 from . import services
 from .api_filters import AuditEventFilter, ProjectFilter, SnapshotFilter
+from .api_gates import readiness_body
 from .api_serializers import (
     AuditEventSerializer,
     CategorySerializer,
@@ -42,17 +51,21 @@ from .api_serializers import (
 from .models import Project, SignOffRole, Stage
 from .selectors import (
     audit_events_for_project,
+    category_list,
+    gate_template_get,
+    gate_template_list,
     membership_get,
     memberships_for_project,
     signoff_get,
+    signoff_roles_by_name,
     signoffs_for_project,
     snapshot_get,
     snapshot_list,
+    stage_by_name,
     stage_get,
     stage_list,
+    user_by_username,
 )
-
-User = get_user_model()
 
 ERROR_RESPONSES = {
     400: OpenApiResponse(description="Invalid input (the one error shape, with field messages)."),
@@ -118,9 +131,10 @@ class ProjectDetailView(generics.GenericAPIView):
         stage_name = data.pop("current_stage", None)
         stage = None
         if stage_name is not None:
-            stage = project.stages.filter(name=stage_name).first()
-            if stage is None:
-                raise ValidationError({"current_stage": ["No stage of this project has that name."]})
+            try:
+                stage = stage_by_name(project, stage_name)
+            except Http404:
+                raise ValidationError({"current_stage": ["No stage of this project has that name."]}) from None
         actor = api_actor(request)
         with transaction.atomic():  # both changes or neither
             if data:
@@ -139,7 +153,7 @@ def validated(serializer_class, data, **kwargs):
 def roles_by_name(project, names, field="signoff_roles"):
     """The project's sign-off roles with these names (400 naming the unknown ones)."""
     names = list(dict.fromkeys(names or []))
-    roles = list(SignOffRole.objects.filter(project=project, name__in=names))
+    roles = signoff_roles_by_name(project, names)
     unknown = sorted(set(names) - {r.name for r in roles})
     if unknown:
         raise ValidationError({field: [f"Unknown sign-off role(s): {', '.join(unknown)}."]})
@@ -203,7 +217,7 @@ class MemberListView(generics.ListAPIView):
         """Add a member (project owners)."""
         project = api_project_get(request, slug, own=True)
         data = validated(MembershipInputSerializer, request.data)
-        user = User.objects.filter(username=data["user"], is_active=True).first()
+        user = user_by_username(data["user"], active_only=True)
         if user is None:
             raise ValidationError({"user": ["No active user with that username."]})
         services.member_add(
@@ -252,6 +266,25 @@ class MemberDetailView(generics.GenericAPIView):
 SIGNOFF_SCOPE = {"POST": SIGNOFF, "DELETE": SIGNOFF}
 
 
+def refuse_session_signoff(request, project):
+    """Sign-offs over the API need a signoff-scoped token. A browser session would otherwise sign
+    without the recent re-authentication the sign-off page asks for, so it is sent there."""
+    if request_token(request) is None:
+        page = reverse("projects:signoff", args=[project.slug])
+        raise PermissionDenied(
+            "Over the API, sign-offs are given and revoked only with a signoff-scoped token. "
+            f"From the browser, use the sign-off page ({page}): it asks you to confirm who you are first."
+        )
+
+
+SIGNOFF_ERRORS = {
+    **ERROR_RESPONSES,
+    403: OpenApiResponse(
+        description="No signoff-scoped token (sessions sign on the sign-off page), or no such sign-off role held."
+    ),
+}
+
+
 @extend_schema(tags=["sign-offs"], parameters=[SLUG])
 class SignOffListView(generics.ListAPIView):
     """Sign-offs given on the project, by stage and role. Giving one needs a signoff-scoped token."""
@@ -263,13 +296,27 @@ class SignOffListView(generics.ListAPIView):
     def get_queryset(self):
         return signoffs_for_project(api_project_get(self.request, self.kwargs["slug"])).fetch_mode(FETCH_PEERS)
 
+    def render_current(self, result):
+        """The readiness as it is now, when the `state_hash` sent is no longer current (409)."""
+        project, stage = self.signing
+        return readiness_body(project, stage, result.to_dict(), timezone.now())
+
     @extend_schema(
         request=SignOffInputSerializer,
-        responses={201: SignOffSerializer, **ERROR_RESPONSES},
+        responses={
+            201: SignOffSerializer,
+            409: OpenApiResponse(
+                description="The state moved since the `state_hash` sent: nothing was signed; `current` is the "
+                "readiness now (as `GET …/readiness`)."
+            ),
+            **SIGNOFF_ERRORS,
+        },
     )
     def post(self, request, slug):
-        """Sign a stage off for a role you hold, bound to the project's state at this moment."""
+        """Sign a stage off for a role you hold, bound to the project's state at this moment
+        (signoff-scoped token only). Send the `state_hash` you reviewed to sign only that state."""
         project = api_project_get(request, slug)
+        refuse_session_signoff(request, project)
         data = validated(SignOffInputSerializer, request.data)
         stage = project.stages.filter(name=data["stage"]).first()
         role = SignOffRole.objects.filter(project=project, name=data["role"]).first()
@@ -280,6 +327,7 @@ class SignOffListView(generics.ListAPIView):
             errors["role"] = ["No sign-off role of this project has that name."]
         if errors:
             raise ValidationError(errors)
+        self.signing = (project, stage)
         signoff = services.signoff_give(
             actor=api_actor(request),
             project=project,
@@ -287,6 +335,7 @@ class SignOffListView(generics.ListAPIView):
             role=role,
             decision=data["decision"],
             comment=data["comment"],
+            state_hash=data.get("state_hash"),
         )
         return Response(SignOffSerializer(signoff_get(project, signoff.pk)).data, status=status.HTTP_201_CREATED)
 
@@ -299,10 +348,11 @@ class SignOffDetailView(generics.GenericAPIView):
     def get(self, request, slug, id):
         return Response(SignOffSerializer(signoff_get(api_project_get(request, slug), id)).data)
 
-    @extend_schema(responses={204: None, **ERROR_RESPONSES})
+    @extend_schema(responses={204: None, **SIGNOFF_ERRORS})
     def delete(self, request, slug, id):
-        """Revoke a sign-off (its signer, or a project owner)."""
+        """Revoke a sign-off (its signer, or a project owner; signoff-scoped token only)."""
         project = api_project_get(request, slug)
+        refuse_session_signoff(request, project)
         services.signoff_revoke(actor=api_actor(request), signoff=signoff_get(project, id))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -354,7 +404,7 @@ class GateTemplateListView(generics.ListAPIView):
     filter_backends = []
 
     def get_queryset(self):
-        return GateTemplate.objects.annotate(gate_count=Count("definitions")).order_by("name", "-version")
+        return gate_template_list()
 
 
 @extend_schema(tags=["catalog"], parameters=[OpenApiParameter("id", int, OpenApiParameter.PATH)])
@@ -362,17 +412,7 @@ class GateTemplateDetailView(generics.GenericAPIView):
     serializer_class = GateTemplateDetailSerializer
 
     def get(self, request, id):
-        template = (
-            GateTemplate.objects.annotate(gate_count=Count("definitions"))
-            .prefetch_related(
-                Prefetch("definitions", queryset=GateDefinition.objects.select_related("category").order_by("order"))
-            )
-            .filter(pk=id)
-            .first()
-        )
-        if template is None:
-            raise Http404("No such gate template.")
-        return Response(GateTemplateDetailSerializer(template).data)
+        return Response(GateTemplateDetailSerializer(gate_template_get(id)).data)
 
 
 @extend_schema(tags=["catalog"])
@@ -383,4 +423,4 @@ class CategoryListView(generics.ListAPIView):
     filter_backends = []
 
     def get_queryset(self):
-        return Category.objects.order_by("order", "name")
+        return category_list()

@@ -610,3 +610,51 @@ def project_get_with_membership(user, slug, queryset=None):
 
 def stages_of(project):
     return list(Stage.objects.filter(project=project).order_by("order"))
+
+
+# --- API reads: the catalog, and names given in requests -----------------------------------------
+
+
+def gate_template_list():
+    """Gate templates a project can be created from, with their number of gates."""
+    from django.db.models import Count
+
+    from gates.models import GateTemplate
+
+    return GateTemplate.objects.annotate(gate_count=Count("definitions")).order_by("name", "-version")
+
+
+def gate_template_get(template_id):
+    """One gate template with its number of gates and its definitions in order (404 if none)."""
+    from gates.models import GateDefinition
+
+    definitions = GateDefinition.objects.select_related("category").order_by("order")
+    template = gate_template_list().prefetch_related(Prefetch("definitions", queryset=definitions))
+    try:
+        return template.get(pk=template_id)
+    except (template.model.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such gate template.") from None
+
+
+def category_list():
+    """Gate categories in display order."""
+    return Category.objects.order_by("order", "name")
+
+
+def signoff_roles_by_name(project, names):
+    """The project's sign-off roles among these names (names it has no role for are left out)."""
+    from .models import SignOffRole
+
+    return list(SignOffRole.objects.filter(project=project, name__in=list(names)))
+
+
+def user_by_username(username, *, active_only=False):
+    """The user with this username (only an active one if asked), or None."""
+    from django.contrib.auth import get_user_model
+
+    if not username or "\x00" in username:  # PostgreSQL refuses a NUL in a comparison outright
+        return None
+    users = get_user_model().objects.filter(username=username)
+    if active_only:
+        users = users.filter(is_active=True)
+    return users.first()

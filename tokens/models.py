@@ -79,8 +79,12 @@ class ApiToken(models.Model):
         return need in self.GRANTS.get(self.scope, frozenset())
 
     def allowed_project_ids(self):
-        """None when the token may see every project of its user, else the set of project ids."""
+        """None when the token may see every project of its user, else the set of project ids.
+
+        Fails closed: a token created with limits whose list has emptied since (its rows removed)
+        sees no project, never every project. Only a token created without limits gets None.
+        """
         if "_allowed_project_ids" not in self.__dict__:
-            ids = set(self.projects.values_list("pk", flat=True))
-            self.__dict__["_allowed_project_ids"] = ids or None
+            limited = self.has_project_limits
+            self.__dict__["_allowed_project_ids"] = set(self.projects.values_list("pk", flat=True)) if limited else None
         return self.__dict__["_allowed_project_ids"]

@@ -113,6 +113,50 @@ def test_stale_if_match_is_412_with_the_current_state(owner, editor, project, to
     assert ProjectGate.objects.get(pk=gate.pk).status == "partial"
 
 
+# Every write to a gate (method, url, body); each needs If-Match.
+GATE_WRITES = [
+    ("patch", GATE, {"status": "closed"}),
+    ("post", f"{GATE}/waive", {"reason": "r", "expires_at": "2999-01-01T00:00:00Z"}),
+    ("put", f"{GATE}/check", {"url": "https://status.example.com/health"}),
+    ("delete", f"{GATE}/check", None),
+]
+
+
+@pytest.mark.parametrize(("method", "url", "payload"), GATE_WRITES)
+def test_if_match_star_is_refused_with_428_and_writes_nothing(owner, project, token_client, method, url, payload):
+    """`*` would match whatever the gate is now: a blind overwrite, so it is refused like no header."""
+    client = token_client(owner, "write")
+    events = AuditEvent.objects.count()
+    response = getattr(client, method)(url, payload, format="json", HTTP_IF_MATCH="*")
+    body = assert_error_shape(response, 428)
+    assert "If-Match: *" in body["message"] and "If-Match" in body["fields"]
+    gate = ProjectGate.objects.get(project=project, code="T2")
+    assert (gate.status, gate.version, gate.check_spec) == ("open", 1, None)
+    assert AuditEvent.objects.count() == events
+
+
+@pytest.mark.parametrize(("method", "url", "payload"), GATE_WRITES)
+def test_a_weak_if_match_never_matches_412_with_the_current_gate(owner, project, token_client, method, url, payload):
+    """If-Match compares strongly (RFC 9110): W/"1" is refused even though the gate is at version 1."""
+    client = token_client(owner, "write")
+    events = AuditEvent.objects.count()
+    response = getattr(client, method)(url, payload, format="json", HTTP_IF_MATCH='W/"1"')
+    body = assert_error_shape(response, 412)
+    assert "weak" in body["message"] and "If-Match" in body["fields"]
+    assert body["current"]["version"] == 1 and response["ETag"] == '"1"'
+    gate = ProjectGate.objects.get(project=project, code="T2")
+    assert (gate.status, gate.version, gate.check_spec) == ("open", 1, None)
+    assert AuditEvent.objects.count() == events
+
+
+def test_a_strong_tag_beside_a_weak_one_still_matches(editor, project, token_client):
+    response = token_client(editor, "write").patch(
+        GATE, {"status": "closed"}, format="json", HTTP_IF_MATCH='W/"1", "1"'
+    )
+    assert response.status_code == 200, response.content
+    assert response["ETag"] == '"2"'
+
+
 def test_two_writers_with_the_same_etag_one_wins(owner, editor, project, token_client):
     first = token_client(owner, "write").patch(GATE, {"status": "closed"}, format="json", HTTP_IF_MATCH='"1"')
     second = token_client(editor, "write").patch(GATE, {"notes": "mine"}, format="json", HTTP_IF_MATCH='"1"')

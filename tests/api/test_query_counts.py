@@ -10,6 +10,8 @@ from django.utils import timezone
 from audits.services import Actor
 from gates.models import GateTemplate
 from notifications import webhooks
+from notifications.models import Kind
+from notifications.services import notify
 from projects import services
 from projects.models import ProjectGate, SignOffRole, Stage
 
@@ -29,6 +31,7 @@ LISTS = [
     f"{P}/webhooks/{{webhook}}/deliveries",
     "/api/v1/gate-templates",
     "/api/v1/categories",
+    "/api/v1/notifications",
 ]
 
 
@@ -61,6 +64,10 @@ def busy_project(project, owner, editor, template, run_on_commit):
         )
     for _ in range(3):
         webhooks.webhook_send_test(actor=actor, subscription=subscription)
+    # The owner's notifications: about the project and about none (each row reads its project's slug).
+    for i in range(3):
+        notify(user_ids=[owner.pk], kind=Kind.VERDICT_CHANGED, title=f"Verdict {i}", project=project)
+    notify(user_ids=[owner.pk], kind=Kind.WEEKLY_DIGEST, title="Digest")
     project.webhook = subscription
     return project
 

@@ -1,9 +1,12 @@
 """Projects, stages, members, sign-offs, snapshots, audit events and the catalog over the API."""
 
 import pytest
+from django.urls import reverse
 
 from audits.models import AuditEvent, ReadinessSnapshot
-from projects.models import Membership, Project, SignOff
+from audits.services import Actor
+from projects import services
+from projects.models import Membership, Project, ProjectGate, SignOff, SignOffRole
 
 from .helpers import assert_error_shape
 
@@ -135,9 +138,49 @@ def test_signoffs_need_the_signoff_scope_and_a_held_role(signer, owner, editor, 
     assert not SignOff.objects.exists()
 
 
-def test_session_user_may_sign_off(signer, project, api):
+def test_a_session_neither_gives_nor_revokes_sign_offs_over_the_api(signer, owner, outsider, project, api):
+    """The sign-off page asks for a recent re-authentication; a session may not sign around it."""
     give = {"stage": "Soft launch", "role": "Product Owner", "decision": "go"}
-    assert api(user=signer).post(f"{P}/signoffs", give, format="json").status_code == 201
+    refused = assert_error_shape(api(user=signer).post(f"{P}/signoffs", give, format="json"), 403)
+    assert (
+        "signoff-scoped token" in refused["message"]
+        and reverse("projects:signoff", args=["apollo"]) in refused["message"]
+    )
+    assert not SignOff.objects.exists()
+    signoff = services.signoff_give(
+        actor=Actor(signer),
+        project=project,
+        stage=project.current_stage,
+        role=SignOffRole.objects.get(project=project, name="Product Owner"),
+        decision="go",
+    )
+    for user in (signer, owner):
+        refused = assert_error_shape(api(user=user).delete(f"{P}/signoffs/{signoff.pk}"), 403)
+        assert "signoff-scoped token" in refused["message"]
+    assert SignOff.objects.filter(pk=signoff.pk).exists()
+    # Reading stays open to the session, and an outsider still learns nothing.
+    assert api(user=signer).get(f"{P}/signoffs/{signoff.pk}").status_code == 200
+    assert_error_shape(api(user=outsider).post(f"{P}/signoffs", give, format="json"), 404)
+    assert_error_shape(api(user=outsider).delete(f"{P}/signoffs/{signoff.pk}"), 404)
+
+
+def test_a_sign_off_binds_to_the_state_hash_sent(signer, editor, project, token_client, run_on_commit):
+    give = {"stage": "Soft launch", "role": "Product Owner", "decision": "go"}
+    client, reader = token_client(signer, "signoff"), token_client(signer)
+    seen = reader.get(f"{P}/readiness").json()["state_hash"]
+    gate = ProjectGate.objects.get(project=project, code="T2")
+    with run_on_commit():
+        services.gate_update(actor=Actor(editor), gate=gate, version=gate.version, status="closed")
+    events = AuditEvent.objects.count()
+    moved = assert_error_shape(client.post(f"{P}/signoffs", {**give, "state_hash": seen}, format="json"), 409)
+    now = reader.get(f"{P}/readiness").json()
+    assert "Nothing was signed" in moved["message"] and "state_hash" in moved["fields"]
+    assert moved["current"]["state_hash"] == now["state_hash"] != seen
+    assert (moved["current"]["score"], moved["current"]["stage"]) == (now["score"], "Soft launch")
+    assert not SignOff.objects.exists() and AuditEvent.objects.count() == events
+    signed = client.post(f"{P}/signoffs", {**give, "state_hash": now["state_hash"]}, format="json")
+    assert signed.status_code == 201, signed.content
+    assert signed.json()["state_hash"] == now["state_hash"]
 
 
 def test_snapshots(owner, viewer, project, token_client):

@@ -85,3 +85,14 @@ def test_list_shows_only_my_tokens_and_revoke(client, owner, editor):
 def test_header_links_to_the_tokens_page(client, owner):
     client.force_login(owner)
     assert 'href="/tokens/"' in client.get(URL).content.decode()
+
+
+def test_a_limited_token_whose_projects_are_gone_is_not_listed_as_seeing_all(client, owner, project):
+    limited, _ = token_create(actor=Actor(owner), user=owner, name="Limited", scope="read", projects=[project])
+    token_create(actor=Actor(owner), user=owner, name="Unlimited", scope="read")
+    limited.projects.clear()
+    client.force_login(owner)
+    html = client.get(URL).content.decode()
+    rows = {name: row for row in html.split("<tr")[1:] for name in ("Limited", "Unlimited") if f">{name}<" in row}
+    assert "All of yours" in rows["Unlimited"]
+    assert "All of yours" not in rows["Limited"] and "None any more" in rows["Limited"]

@@ -120,3 +120,26 @@ def test_invalid_token_requests_change_nothing(owner, outsider, project):
         )
     assert set(err.value.field_errors) == {"name", "scope", "expires_at", "projects"}
     assert not ApiToken.objects.exists()
+
+
+def test_a_limited_token_whose_projects_are_gone_sees_none_rather_than_all(owner, project, api):
+    """Fail closed: a token created with project limits never widens to every project, even when
+    the rows of its limits disappear (an operator's cleanup, say)."""
+    from notifications.models import Kind
+    from notifications.services import notify
+
+    token, secret = token_create(actor=Actor(owner), user=owner, name="CI", scope="read", projects=[project])
+    unlimited, _ = token_create(actor=Actor(owner), user=owner, name="all", scope="read")
+    notify(user_ids=[owner.pk], kind=Kind.VERDICT_CHANGED, title="about apollo", project=project)
+    notify(user_ids=[owner.pk], kind=Kind.WEEKLY_DIGEST, title="personal")
+    token.projects.clear()
+    assert ApiToken.objects.get(pk=token.pk).allowed_project_ids() == set()
+    assert ApiToken.objects.get(pk=unlimited.pk).allowed_project_ids() is None
+
+    client = api(secret)
+    listed = client.get("/api/v1/projects")
+    assert listed.status_code == 200 and listed.json()["results"] == []
+    assert_error_shape(client.get(f"/api/v1/projects/{project.slug}"), 404)
+    assert_error_shape(client.get(f"/api/v1/projects/{project.slug}/gates"), 404)
+    titles = [n["title"] for n in client.get("/api/v1/notifications").json()["results"]]
+    assert titles == ["personal"]

@@ -113,11 +113,14 @@ def _children(pid):
     return sorted(children)
 
 
-def _row_locked(project):
-    """A connection of our own holding the project's row FOR UPDATE until the block ends, so a
-    recompute blocks in the middle of its transaction."""
+def _gates_locked():
+    """A connection of our own holding the gates table exclusively until the block ends, so a
+    recompute blocks in the middle of its work (reading the gates) until we let go.
+
+    (A lock on the project's row would not do: a recompute skips a locked row, since whoever
+    holds it is a write that queues its own recompute.)"""
     blocker = psycopg.connect(db_url().replace("postgres://", "postgresql://"), autocommit=False)
-    blocker.execute("SELECT id FROM projects_project WHERE id = %s FOR UPDATE", [project.pk])
+    blocker.execute("LOCK TABLE projects_projectgate IN ACCESS EXCLUSIVE MODE")
     return blocker
 
 
@@ -141,11 +144,11 @@ def test_a_pool_child_killed_mid_recompute_has_the_recompute_redone(app_on_priva
     Project.objects.filter(pk=project.pk).update(change_seq=F("change_seq") + 1)
     from projects.tasks import recompute_readiness
 
-    blocker = _row_locked(project)
+    blocker = _gates_locked()
     try:
         recompute_readiness.delay(project.pk)
         waiting = wait_for(lambda: _backends_waiting_on_lock(tag), timeout=20)
-        assert len(waiting) == 1, f"the recompute never reached the locked row: {waiting}\n{workers.output()}"
+        assert len(waiting) == 1, f"the recompute never reached the locked gates: {waiting}\n{workers.output()}"
         [orphan] = waiting
         children = _children(worker.pid)
         assert len(children) == 1, f"expected one pool child, found {children}\n{workers.output()}"
@@ -157,10 +160,10 @@ def test_a_pool_child_killed_mid_recompute_has_the_recompute_redone(app_on_priva
         assert wait_for(lambda: not _backend_exists(orphan), timeout=10), "the killed child's backend lived on"
         replacement = wait_for(lambda: [c for c in _children(worker.pid) if c != child], timeout=20)
         assert replacement, f"the worker did not replace its killed child\n{workers.output()}"
-        # The requeued message reaches the new child, which blocks on the same row: the redo.
+        # The requeued message reaches the new child, which blocks on the same lock: the redo.
         redo = wait_for(lambda: [p for p in _backends_waiting_on_lock(tag) if p != orphan], timeout=20)
         assert redo, f"the killed child's recompute was not handed to the new child\n{workers.output()}"
-        assert _behind(project), "nothing may be committed while the row is locked"
+        assert _behind(project), "nothing may be committed while the gates are locked"
     finally:
         blocker.rollback()
         blocker.close()
@@ -192,11 +195,11 @@ def test_a_worker_killed_mid_recompute_leaves_its_message_for_the_next_worker(
     def held():
         return [v for v in broker.hvals("unacked") if b"recompute_readiness" in v and str(project.pk).encode() in v]
 
-    blocker = _row_locked(project)
+    blocker = _gates_locked()
     try:
         recompute_readiness.delay(project.pk)
         waiting = wait_for(lambda: _backends_waiting_on_lock(tag), timeout=20)
-        assert waiting, f"the recompute never reached the locked row\n{workers.output()}"
+        assert waiting, f"the recompute never reached the locked gates\n{workers.output()}"
         assert wait_for(held, timeout=10), "the running recompute's message is not held unacknowledged"
         doomed.send_signal(signal.SIGKILL)
         doomed.wait(timeout=10)

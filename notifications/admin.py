@@ -18,10 +18,41 @@ def _actor(request):
     return Actor(request.user, Channel.ADMIN)
 
 
+class EmailStateFilter(admin.SimpleListFilter):
+    title = "email"
+    parameter_name = "email_state"
+
+    def lookups(self, request, model_admin):
+        return [("sent", "Sent"), ("pending", "Waiting"), ("retrying", "Failed, to retry"), ("failed", "Given up")]
+
+    def queryset(self, request, queryset):
+        match self.value():
+            case "sent":
+                return queryset.filter(emailed_at__isnull=False)
+            case "pending":
+                return queryset.filter(emailed_at__isnull=True, email_failed_at__isnull=True)
+            case "retrying":
+                return queryset.filter(emailed_at__isnull=True, email_failed_at__isnull=True, email_attempts__gt=0)
+            case "failed":
+                return queryset.filter(email_failed_at__isnull=False)
+        return queryset
+
+
 @admin.register(Notification)
 class NotificationAdmin(ReadOnlyAdmin):
-    list_display = ("created_at", "user", "kind", "project", "title", "email_mode", "emailed_at", "read_at")
-    list_filter = ("kind", "email_mode")
+    list_display = (
+        "created_at",
+        "user",
+        "kind",
+        "project",
+        "title",
+        "email_mode",
+        "emailed_at",
+        "email_attempts",
+        "email_failed_at",
+        "read_at",
+    )
+    list_filter = ("kind", "email_mode", EmailStateFilter)
     search_fields = ("user__username", "title", "project__slug", "dedupe_key")
     list_select_related = ("user", "project")
     date_hierarchy = "created_at"

@@ -46,6 +46,12 @@ class Notification(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     read_at = models.DateTimeField(null=True, blank=True)
     emailed_at = models.DateTimeField(null=True, blank=True)
+    # Failed email sends: counted, the last error kept, retried after a doubling delay until
+    # PREFLIGHT_EMAIL_MAX_ATTEMPTS, then given up (email_failed_at). Listed in the app regardless.
+    email_attempts = models.PositiveSmallIntegerField(default=0)
+    email_last_error = models.CharField(max_length=500, blank=True)
+    email_next_attempt_at = models.DateTimeField(null=True, blank=True)
+    email_failed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -10,12 +10,14 @@ import contextlib
 import logging
 from collections import defaultdict
 from datetime import timedelta
+from functools import partial
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
-from django.core.mail import EmailMultiAlternatives
+from django.core.mail import EmailMultiAlternatives, mailers
 from django.db import transaction
+from django.db.models import Q
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
@@ -162,19 +164,30 @@ def events_dispatch(*, batch_size=500):
         with transaction.atomic():
             cursor, _ = EventCursor.objects.get_or_create(name=AUDIT_CURSOR)
             cursor = EventCursor.objects.select_for_update().get(pk=cursor.pk)
-            events = list(
-                AuditEvent.objects.filter(pk__gt=cursor.last_id)
-                .select_related("project", "actor_user")
-                .order_by("pk")[:batch_size]
-            )
+            events = list(AuditEvent.objects.filter(pk__gt=cursor.last_id).order_by("pk")[:batch_size])
             if not events:
                 return total
+            _attach_projects(events)
             _fan_out(events)
             cursor.last_id = events[-1].pk
             cursor.save(update_fields=["last_id", "updated_at"])
         total += len(events)
         if len(events) < batch_size:
             return total
+
+
+# What the fan-out reads of a project. Not its cached readiness: decoding that JSON (hundreds of
+# kilobytes for a large project) once per audit event made a re-import's fan-out take seconds.
+PROJECT_FIELDS = ("pk", "slug", "name")
+
+
+def _attach_projects(events):
+    """Give each event its project, read once per project with only the fields the fan-out uses."""
+    ids = {e.project_id for e in events if e.project_id is not None}
+    projects = Project.objects.only(*PROJECT_FIELDS).in_bulk(ids)
+    for event in events:
+        if event.project_id is not None:
+            event.project = projects.get(event.project_id)
 
 
 def _status_of(state):
@@ -200,12 +213,12 @@ def _fan_out(events):
     )
     # One read of the subscriptions for the whole batch, not one per event.
     webhooks.deliveries_create_batch(
-        (event.project_id, event.action, f"audit:{event.pk}", _event_payload(event))
+        (event.project_id, event.action, f"audit:{event.pk}", partial(_event_payload, event))
         for event in events
         if event.project_id is not None and event.action in webhooks.EVENTS
     )
     for event in events:
-        if event.project_id is None:
+        if event.project_id is None or event.project is None:
             continue
         project = event.project
         gate = (
@@ -501,70 +514,188 @@ def request_email_send():
         log.warning("Could not queue notification emails; the periodic run will send them.", exc_info=True)
 
 
-def _send(to, template, context):
+def _message(to, template, context):
     context = {"site_url": settings.SITE_URL.rstrip("/"), **context}
     subject = " ".join(render_to_string(f"emails/{template}_subject.txt", context).split())
     text = render_to_string(f"emails/{template}.txt", context)
     html = render_to_string(f"emails/{template}.html", context)
     message = EmailMultiAlternatives(subject=subject, body=text, from_email=settings.DEFAULT_FROM_EMAIL, to=[to])
     message.attach_alternative(html, "text/html")
-    message.send()
+    return message
+
+
+class _Mailer:
+    """One mail connection for a whole run, opened on the first message, reopened after a failure.
+
+    Each message is sent on its own: an error (a refused recipient, a template that fails to
+    render) is returned for that message alone, so the caller records it and goes on. Only a
+    connection that cannot be opened at all raises, ending the run with the rest still pending.
+    """
+
+    def __init__(self):
+        self.connection = None
+
+    def send(self, to, template, context):
+        """Send one email; return None, or the exception that stopped this one message."""
+        try:
+            message = _message(to, template, context)
+        except Exception as exc:
+            return exc
+        if self.connection is None:
+            self.connection = mailers.default
+            self.connection.open()
+        try:
+            self.connection.send_messages([message])
+        except Exception as exc:
+            # The session may be broken after an error: start a new one for the next message.
+            with contextlib.suppress(Exception):
+                self.connection.close()
+            self.connection = None
+            return exc
+        return None
+
+    def close(self):
+        if self.connection is not None:
+            with contextlib.suppress(Exception):
+                self.connection.close()
+            self.connection = None
+
+
+def email_retry_delay(attempts):
+    """Seconds before a failed email is tried again after `attempts` failures (doubling)."""
+    return settings.PREFLIGHT_EMAIL_RETRY_SECONDS * (2 ** max(attempts - 1, 0))
+
+
+def _email_failed(notifications, error, now):
+    """Record one failed send of these notifications: retried later, given up after the limit."""
+    attempts = max(n.email_attempts for n in notifications) + 1
+    gave_up = attempts >= settings.PREFLIGHT_EMAIL_MAX_ATTEMPTS
+    Notification.objects.filter(pk__in=[n.pk for n in notifications]).update(
+        email_attempts=attempts,
+        email_last_error=f"{type(error).__name__}: {error}"[:500],
+        email_next_attempt_at=None if gave_up else now + timedelta(seconds=email_retry_delay(attempts)),
+        email_failed_at=now if gave_up else None,
+    )
+    log.warning(
+        "Email of notification(s) %s failed (attempt %s%s): %s",
+        [n.pk for n in notifications],
+        attempts,
+        ", given up" if gave_up else "",
+        error,
+    )
+
+
+def _emails_due(now):
+    """Notifications waiting for their immediate email (not given up, retry time reached)."""
+    return Notification.objects.filter(
+        Q(email_next_attempt_at__isnull=True) | Q(email_next_attempt_at__lte=now),
+        email_mode=Delivery.IMMEDIATE,
+        emailed_at__isnull=True,
+        email_failed_at__isnull=True,
+    )
 
 
 def emails_send_immediate(*, batch_size=100):
     """Email every notification waiting for an immediate email. Returns how many were sent.
 
-    Rows are locked (skip locked) while sent, so two workers never send the same one; a crash
-    before the commit leaves them unsent, to be sent by the next run (at least once).
+    Each notification is sent and marked in its own short transaction, its row locked (skip
+    locked) so two workers never send the same one; a crash leaves at most that one to be sent
+    again. A message that fails is recorded on its notification (attempts, last error) and tried
+    again after a doubling delay, up to PREFLIGHT_EMAIL_MAX_ATTEMPTS; it never holds back the
+    others, and those already sent are never sent again. One mail connection serves the run.
     """
     with contextlib.suppress(Exception):  # a cache outage must not stop the work
         cache.delete(EMAIL_PENDING_KEY)
     sent = 0
-    while True:
-        with transaction.atomic():
-            batch = list(
-                Notification.objects.select_for_update(skip_locked=True, of=("self",))
-                .filter(email_mode=Delivery.IMMEDIATE, emailed_at__isnull=True)
-                .select_related("user", "project")
-                .order_by("pk")[:batch_size]
+    last_pk = 0  # each notification is tried at most once per run
+    mailer = _Mailer()
+    try:
+        while True:
+            ids = list(
+                _emails_due(timezone.now())
+                .filter(pk__gt=last_pk)
+                .order_by("pk")
+                .values_list("pk", flat=True)[:batch_size]
             )
-            if not batch:
+            for pk in ids:
+                sent += _email_one(pk, mailer)
+            if len(ids) < batch_size:
                 return sent
-            now = timezone.now()
-            for notification in batch:
-                if notification.user.email and notification.user.is_active:
-                    _send(notification.user.email, "notification", {"notification": notification})
-                    sent += 1
-            Notification.objects.filter(pk__in=[n.pk for n in batch]).update(emailed_at=now)
-        if len(batch) < batch_size:
-            return sent
+            last_pk = ids[-1]
+    finally:
+        mailer.close()
+
+
+def _email_one(pk, mailer):
+    """Send one notification's email in its own transaction; 1 if it was sent, else 0."""
+    with transaction.atomic():
+        now = timezone.now()
+        notification = (
+            _emails_due(now)
+            .select_for_update(skip_locked=True, of=("self",))
+            .select_related("user", "project")
+            .defer("project__readiness")
+            .filter(pk=pk)
+            .first()
+        )
+        if notification is None:  # sent, given up or taken by another worker meanwhile
+            return 0
+        user = notification.user
+        if user.email and user.is_active:
+            error = mailer.send(user.email, "notification", {"notification": notification})
+            if error is not None:
+                _email_failed([notification], error, now)
+                return 0
+        # Without an address (or for an inactive user) there is nothing to send: done all the same.
+        Notification.objects.filter(pk=pk).update(emailed_at=now)
+        return 1 if user.email and user.is_active else 0
 
 
 def digests_send_daily(*, now=None):
-    """One email per user listing the notifications they chose to get in a daily digest."""
+    """One email per user listing the notifications they chose to get in a daily digest.
+
+    Each user's digest is sent and marked in its own transaction; one that fails is recorded on
+    its notifications (they wait for the next digest, up to PREFLIGHT_EMAIL_MAX_ATTEMPTS) and
+    the other users still get theirs. Returns the number of digests sent.
+    """
     now = now or timezone.now()
     sent = 0
     user_ids = (
-        Notification.objects.filter(email_mode=Delivery.DAILY, emailed_at__isnull=True)
+        Notification.objects.filter(email_mode=Delivery.DAILY, emailed_at__isnull=True, email_failed_at__isnull=True)
+        .order_by("user_id")  # not the model's ordering, which would make DISTINCT repeat users
         .values_list("user_id", flat=True)
         .distinct()
     )
     User = get_user_model()
-    for user_id in list(user_ids):
-        with transaction.atomic():
-            items = list(
-                Notification.objects.select_for_update(skip_locked=True, of=("self",))
-                .filter(user_id=user_id, email_mode=Delivery.DAILY, emailed_at__isnull=True)
-                .select_related("project")
-                .order_by("created_at", "pk")
-            )
-            if not items:
-                continue
-            user = User.objects.get(pk=user_id)
-            if user.email and user.is_active:
-                _send(user.email, "daily_digest", {"user": user, "notifications": items, "day": now.date()})
-                sent += 1
-            Notification.objects.filter(pk__in=[n.pk for n in items]).update(emailed_at=now)
+    mailer = _Mailer()
+    try:
+        for user_id in list(user_ids):
+            with transaction.atomic():
+                items = list(
+                    Notification.objects.select_for_update(skip_locked=True, of=("self",))
+                    .filter(
+                        user_id=user_id,
+                        email_mode=Delivery.DAILY,
+                        emailed_at__isnull=True,
+                        email_failed_at__isnull=True,
+                    )
+                    .select_related("project")
+                    .defer("project__readiness")
+                    .order_by("created_at", "pk")
+                )
+                if not items:
+                    continue
+                user = User.objects.get(pk=user_id)
+                if user.email and user.is_active:
+                    context = {"user": user, "notifications": items, "day": now.date()}
+                    error = mailer.send(user.email, "daily_digest", context)
+                    if error is not None:
+                        _email_failed(items, error, now)
+                        continue
+                    sent += 1
+                Notification.objects.filter(pk__in=[n.pk for n in items]).update(emailed_at=now)
+    finally:
+        mailer.close()
     return sent
 
 

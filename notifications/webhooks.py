@@ -10,6 +10,9 @@ Every request carries
 A receiver recomputes the signature over the timestamp and the raw body, compares it in
 constant time, and rejects a timestamp older than a few minutes (a replay) and a delivery id it
 has already processed. `signature_verify` below is the reference implementation.
+
+Deliveries never follow a redirect (a 3xx answer is a failed attempt) and, unless
+PREFLIGHT_ALLOW_PRIVATE_URLS is on, never reach an internal address (see projects.checks).
 """
 
 import hashlib
@@ -26,12 +29,12 @@ from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.core.validators import URLValidator
 from django.db import transaction
-from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
 
-from audits.services import audit_record
+from audits.services import Actor, audit_record
 from portal.errors import InvalidInput, NotAllowed
+from projects.checks import RefusedAddress, outbound_opener, url_address_refusal
 from projects.selectors import OWN, user_can
 
 from .models import WebhookDelivery, WebhookSubscription
@@ -106,12 +109,16 @@ def signature_verify(secret, body, timestamp_header, signature_header, *, tolera
 # --- subscriptions -----------------------------------------------------------------------------
 
 
-def _clean_subscription(url, events):
+def _clean_subscription(url, events, *, check_address=True):
     errors = {}
     try:
         URLValidator(schemes=["http", "https"])(url or "")
     except ValidationError:
         errors["url"] = ["Enter a full http(s) URL."]
+    else:
+        refusal = url_address_refusal(url) if check_address else ""
+        if refusal:
+            errors["url"] = [refusal]
     if not isinstance(events, list | tuple) or not events:
         errors["events"] = ["Choose at least one event."]
     else:
@@ -172,7 +179,12 @@ def webhook_subscription_update(*, actor, subscription, rotate_secret=False, **c
         raise InvalidInput(f"These fields cannot be changed: {', '.join(sorted(unknown))}.")
     subscription = WebhookSubscription.objects.select_for_update().select_related("project").get(pk=subscription.pk)
     before = _subscription_state(subscription)
-    events = _clean_subscription(changes.get("url", subscription.url), changes.get("events", subscription.events))
+    # The address is checked when the URL changes; an unchanged one may still be disabled or
+    # deleted after the rules tightened (its deliveries are refused when they connect).
+    url_changed = changes.get("url", subscription.url) != subscription.url
+    events = _clean_subscription(
+        changes.get("url", subscription.url), changes.get("events", subscription.events), check_address=url_changed
+    )
     subscription.url = changes.get("url", subscription.url)
     subscription.events = events
     subscription.description = (changes.get("description", subscription.description) or "")[:200]
@@ -231,7 +243,8 @@ def deliveries_create_batch(items):
     """`deliveries_create` for many events at once: [(project_id, event, event_key, payload), …].
 
     The subscriptions of every project in the batch are read in one query, so fanning out a
-    re-import of thousands of audit events costs the same few queries as one event.
+    re-import of thousands of audit events costs the same few queries as one event. A payload
+    may be a callable, built only for the events some subscription wants.
     """
     items = list(items)
     project_ids = {project_id for project_id, _, _, _ in items}
@@ -256,9 +269,21 @@ def deliveries_create_batch(items):
             "subscription_id", "event_key"
         )
     )
+    built = {}
+
+    def payload_of(event_key, payload):
+        if event_key not in built:
+            built[event_key] = payload() if callable(payload) else payload
+        return built[event_key]
+
     rows = [
         WebhookDelivery(
-            subscription=s, event=event, event_key=event_key, payload=payload, next_attempt_at=now, created_at=now
+            subscription=s,
+            event=event,
+            event_key=event_key,
+            payload=payload_of(event_key, payload),
+            next_attempt_at=now,
+            created_at=now,
         )
         for s, event, event_key, payload in wanted
         if (s.pk, event_key) not in existing
@@ -309,20 +334,27 @@ def retry_delay(attempts):
     return min(base * (2 ** max(attempts - 1, 0)), settings.WEBHOOK_RETRY_MAX_SECONDS)
 
 
+_opener = outbound_opener()
+
+
 def _post(url, body, headers, timeout):
+    """POST once, without following redirects (a 3xx is a failed attempt). Never raises for network trouble."""
     request = urllib.request.Request(url, data=body, headers=headers, method="POST")
     started = time.monotonic()
     status, error, excerpt = None, "", ""
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
+        with _opener.open(request, timeout=timeout) as response:
             status = response.status
             excerpt = response.read(500).decode("utf-8", "replace")
     except urllib.error.HTTPError as exc:
         status = exc.code
-        error = f"HTTP {exc.code}"
+        error = f"HTTP {exc.code}" + (" (redirects are not followed)" if 300 <= exc.code < 400 else "")
     except (urllib.error.URLError, TimeoutError, OSError, ValueError) as exc:
         reason = getattr(exc, "reason", exc)
-        error = f"{type(reason).__name__}: {reason}"[:500]
+        if isinstance(reason, RefusedAddress):
+            error = f"Not sent: {reason}."[:500]
+        else:
+            error = f"{type(reason).__name__}: {reason}"[:500]
     return status, error, excerpt, round((time.monotonic() - started) * 1000)
 
 
@@ -386,22 +418,45 @@ def delivery_attempt(*, delivery_id):
 
 
 def _count_failure(subscription, delivery, now):
-    """A delivery gave up: count it; at the limit disable the subscription and tell its owners."""
+    """A delivery gave up: count it; at the limit disable the subscription and tell its owners.
+
+    Runs in the delivery's transaction. The subscription row is locked, so two deliveries that
+    give up at once count twice and disable it once; the disable is a write like any other,
+    audited (by the system, on the worker channel) in the same transaction.
+    """
     from .models import Kind
     from .services import notify
 
-    WebhookSubscription.objects.filter(pk=subscription.pk).update(consecutive_failures=F("consecutive_failures") + 1)
-    subscription.refresh_from_db(fields=["consecutive_failures", "is_active"])
+    subscription = WebhookSubscription.objects.select_for_update().select_related("project").get(pk=subscription.pk)
+    subscription.consecutive_failures += 1
     if not subscription.is_active or subscription.consecutive_failures < settings.WEBHOOK_DISABLE_AFTER_FAILURES:
+        subscription.save(update_fields=["consecutive_failures", "updated_at"])
         return
     reason = (
         f"{subscription.consecutive_failures} deliveries in a row failed; the last answered "
         f"{delivery.last_status_code or delivery.last_error or 'nothing'}."
     )[:300]
-    WebhookSubscription.objects.filter(pk=subscription.pk).update(
-        is_active=False, disabled_at=now, disabled_reason=reason
+    before = _subscription_state(subscription)
+    subscription.is_active = False
+    subscription.disabled_at = now
+    subscription.disabled_reason = reason
+    subscription.save(
+        update_fields=["consecutive_failures", "is_active", "disabled_at", "disabled_reason", "updated_at"]
     )
     project = subscription.project
+    audit_record(
+        actor=Actor.system(),
+        action="webhook.disabled",
+        project=project,
+        obj=subscription,
+        before=before,
+        after={
+            **_subscription_state(subscription),
+            "reason": reason,
+            "consecutive_failures": subscription.consecutive_failures,
+            "last_delivery": str(delivery.delivery_id),
+        },
+    )
     from projects.models import Membership
 
     owners = set(

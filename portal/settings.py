@@ -164,6 +164,14 @@ WEBHOOK_RETRY_BASE_SECONDS = env.float("WEBHOOK_RETRY_BASE_SECONDS", default=30.
 WEBHOOK_RETRY_MAX_SECONDS = env.float("WEBHOOK_RETRY_MAX_SECONDS", default=3600.0)
 # A subscription is disabled (and its owners told) after this many deliveries in a row gave up.
 WEBHOOK_DISABLE_AFTER_FAILURES = env.int("WEBHOOK_DISABLE_AFTER_FAILURES", default=5)
+# HTTP checks and webhooks may reach loopback, private, link-local, multicast and reserved
+# addresses (checked after DNS resolution, on every connection). Off unless DEBUG: otherwise any
+# editor could probe the internal network or a cloud metadata endpoint and read the answer.
+PREFLIGHT_ALLOW_PRIVATE_URLS = env.bool("PREFLIGHT_ALLOW_PRIVATE_URLS", default=DEBUG)
+# A notification email that fails is retried after this many seconds, doubled after each
+# failure, and given up after PREFLIGHT_EMAIL_MAX_ATTEMPTS attempts (it stays listed in the app).
+PREFLIGHT_EMAIL_RETRY_SECONDS = env.float("PREFLIGHT_EMAIL_RETRY_SECONDS", default=300.0)
+PREFLIGHT_EMAIL_MAX_ATTEMPTS = env.int("PREFLIGHT_EMAIL_MAX_ATTEMPTS", default=5)
 CELERY_BEAT_SCHEDULE = {
     "recompute-due-projects": {"task": "projects.tasks.recompute_due_projects", "schedule": 60.0},
     "dispatch-events": {"task": "notifications.tasks.dispatch_events", "schedule": 60.0},

@@ -156,6 +156,8 @@ def project_create_from_template(
         project.save(update_fields=["current_stage", "target_launch_date"])
 
     if template is not None:
+        from .checks import template_check_clean
+
         gates = [
             ProjectGate(
                 project=project,
@@ -170,7 +172,7 @@ def project_create_from_template(
                 verification=d.verification,
                 evidence_valid_days=d.evidence_valid_days,
                 is_automated=bool(d.check_spec),
-                check_spec=d.check_spec,
+                check_spec=template_check_clean(d),
                 order=d.order,
             )
             for d in template.definitions.select_related("category").order_by("order", "code")

@@ -8,7 +8,7 @@ earlier or concurrent run already handled. Celery beat runs them (see projects/t
 import logging
 
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
 from audits.models import ReadinessSnapshot
@@ -106,9 +106,13 @@ def snapshots_take_daily(*, now=None):
     """
     now = now or timezone.now()
     day = timezone.localdate(now)
+    # One subquery for both conditions: `.exclude(snapshots__kind=…, snapshots__day=…)` on a
+    # multi-valued relation tests them in two separate subqueries, so a project with yesterday's
+    # daily snapshot and any snapshot of today would wrongly count as covered.
+    taken_today = ReadinessSnapshot.objects.filter(project=OuterRef("pk"), kind=ReadinessSnapshot.Kind.DAILY, day=day)
     ids = list(
         Project.objects.filter(lifecycle=Project.Lifecycle.ACTIVE)
-        .exclude(snapshots__kind=ReadinessSnapshot.Kind.DAILY, snapshots__day=day)
+        .filter(~Exists(taken_today))
         .values_list("pk", flat=True)
     )
     taken = 0

@@ -13,8 +13,8 @@ from notifications import webhooks
 class LocalServer:
     """A real HTTP server on an ephemeral port of 127.0.0.1, answering from a script.
 
-    `responses` is a list of (status, body-dict-or-bytes) answered in turn (the last repeats);
-    every request is recorded with its headers and raw body.
+    `responses` is a list of (status, body-dict-or-bytes[, extra headers]) answered in turn (the
+    last repeats); every request is recorded with its headers and raw body.
     """
 
     def __init__(self):
@@ -36,7 +36,7 @@ class LocalServer:
                 server.arrived.set()
                 server.release.wait(30)
                 index = min(len(server.requests) - 1, len(server.responses) - 1)
-                status, payload = server.responses[index]
+                status, payload, *extra = server.responses[index]
                 if server.delay:
                     import time
 
@@ -46,6 +46,8 @@ class LocalServer:
                     self.send_response(status)
                     self.send_header("Content-Type", "application/json")
                     self.send_header("Content-Length", str(len(data)))
+                    for name, value in (extra[0] if extra else {}).items():
+                        self.send_header(name, value)
                     self.end_headers()
                     self.wfile.write(data)
                 except (BrokenPipeError, ConnectionResetError):
@@ -70,6 +72,13 @@ class LocalServer:
         self.release.set()
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+@pytest.fixture(autouse=True)
+def _local_addresses_allowed(settings):
+    """These tests probe and deliver to servers on 127.0.0.1, so they allow internal addresses
+    explicitly (the default follows DEBUG); the refusal tests switch it off."""
+    settings.PREFLIGHT_ALLOW_PRIVATE_URLS = True
 
 
 @pytest.fixture

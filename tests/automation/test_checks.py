@@ -158,3 +158,46 @@ def test_archived_projects_and_manual_gates_are_not_probed(project, owner, local
     _automate(project, owner, {"url": local_server.url})
     services.project_update(actor=Actor(owner), project=project, lifecycle="archived")
     assert checks.checks_due() == []
+
+
+def test_a_check_that_cannot_run_is_recorded_once_per_slot(project, owner, local_server, run_on_commit):
+    """A spec that no longer validates is stored as a failure, under the same probing-slot key as
+    a real probe: a retried or redelivered probe task records it once, not once per run."""
+    gate = _automate(project, owner, {"url": local_server.url, "interval_minutes": 60})
+    ProjectGate.objects.filter(pk=gate.pk).update(check_spec={"url": "ftp://nope", "interval_minutes": 60})
+    now = timezone.now().replace(minute=1)
+    with run_on_commit():
+        first = checks.gate_probe(gate_id=gate.pk, now=now)
+        again = checks.gate_probe(gate_id=gate.pk, now=now + timedelta(minutes=2))
+    assert not first.passed and "cannot run" in first.details and "url" in first.data["field_errors"]
+    assert again.pk == first.pk
+    assert CheckResult.objects.filter(gate=gate).count() == 1
+    assert gate.project.audit_events.filter(action="check.recorded").count() == 1
+    assert local_server.requests == []
+    # The next slot is another probe.
+    with run_on_commit():
+        checks.gate_probe(gate_id=gate.pk, now=now + timedelta(minutes=61))
+    assert CheckResult.objects.filter(gate=gate).count() == 2
+
+
+def test_a_template_check_is_validated_and_normalised_when_a_project_is_created(template, owner):
+    from projects import services
+
+    t1 = template.definitions.get(code="T1")
+    t1.check_spec = {"url": "https://status.example.com/health"}
+    t1.save()
+    project = services.project_create_from_template(actor=Actor(owner), template=template, name="Checked")
+    gate = ProjectGate.objects.get(project=project, code="T1")
+    assert gate.is_automated
+    assert gate.check_spec == checks.check_spec_clean({"url": "https://status.example.com/health"})
+    assert gate.check_spec["interval_minutes"] == 5  # defaults filled in
+
+    t1.check_spec = {"url": "javascript:alert(1)", "timeout": 99}
+    t1.save()
+    with pytest.raises(InvalidInput) as exc:
+        services.project_create_from_template(actor=Actor(owner), template=template, name="Broken")
+    assert "T1" in exc.value.message and "T1" in exc.value.field_errors["template"][0]
+    assert "timeout" in exc.value.message
+    from projects.models import Project
+
+    assert not Project.objects.filter(name="Broken").exists()

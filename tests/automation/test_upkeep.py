@@ -153,6 +153,24 @@ def test_daily_snapshot_is_taken_once_per_active_project_per_day(project, templa
     assert ReadinessSnapshot.objects.filter(kind="daily", project=project).count() == 2
 
 
+def test_a_project_with_activity_today_still_gets_its_daily_snapshot(project):
+    """Yesterday's daily snapshot plus any other snapshot taken today (a recompute) once hid the
+    project from today's run: the two conditions must hold for one and the same snapshot."""
+    from projects import upkeep
+
+    now = timezone.now()
+    ReadinessSnapshot.objects.bulk_create(
+        [
+            snapshot_build(project_id=project.pk, result=project.readiness, kind="daily", now=now - timedelta(days=1)),
+            snapshot_build(project_id=project.pk, result=project.readiness, kind="recompute", now=now),
+        ]
+    )
+    assert upkeep.snapshots_take_daily(now=now) == 1
+    today = ReadinessSnapshot.objects.get(project=project, kind="daily", day=timezone.localdate(now))
+    assert today.state_hash == project.state_hash
+    assert upkeep.snapshots_take_daily(now=now) == 0  # and still once a day
+
+
 def test_the_database_refuses_a_second_daily_snapshot_of_a_day(project):
     data = project.readiness
     ReadinessSnapshot.objects.bulk_create([snapshot_build(project_id=project.pk, result=data, kind="daily")])
@@ -179,25 +197,42 @@ def test_the_sweep_recomputes_projects_whose_readiness_is_behind(project, owner)
 
 
 def test_the_beat_schedule_names_every_periodic_task(settings):
+    """Every schedule entry names a registered task, and every periodic task (one of ours that
+    takes no argument: the sweeps, expiries, probes, reminders, digests) is scheduled."""
+    import inspect
+
+    from celery.schedules import BaseSchedule
+
     from portal.celery import app
 
     app.loader.import_default_modules()
-    scheduled = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
-    for name in scheduled:
-        assert name in app.tasks, name
-    for needed in (
+    scheduled = {}
+    for key, entry in settings.CELERY_BEAT_SCHEDULE.items():
+        assert entry["task"] in app.tasks, f"{key}: {entry['task']} is not a registered task"
+        task = app.tasks[entry["task"]]
+        assert not inspect.signature(task.run).parameters, f"{key}: beat sends no arguments"
+        assert isinstance(entry["schedule"], int | float | BaseSchedule), key
+        scheduled[entry["task"]] = key
+    periodic = {
+        name
+        for name, task in app.tasks.items()
+        if name.startswith(("projects.tasks.", "notifications.tasks.")) and not inspect.signature(task.run).parameters
+    }
+    assert periodic == set(scheduled), {"not scheduled": periodic - set(scheduled)}
+    assert periodic >= {
         "projects.tasks.expire_evidence",
         "projects.tasks.expire_waivers",
         "projects.tasks.probe_due_checks",
         "projects.tasks.take_daily_snapshots",
         "projects.tasks.recompute_due_projects",
+        "notifications.tasks.dispatch_events",
+        "notifications.tasks.retry_due_webhooks",
+        "notifications.tasks.send_notification_emails",
+        "notifications.tasks.send_waiver_warnings",
         "notifications.tasks.send_due_reminders",
         "notifications.tasks.send_daily_digests",
         "notifications.tasks.send_weekly_digest",
-        "notifications.tasks.retry_due_webhooks",
-        "notifications.tasks.dispatch_events",
-    ):
-        assert needed in scheduled, needed
+    }
 
 
 def test_every_task_acks_late_with_time_limits_and_a_retry_policy():

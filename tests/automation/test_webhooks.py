@@ -175,6 +175,28 @@ def test_fanning_out_many_events_reads_the_subscriptions_once(
         assert WebhookDelivery.objects.filter(event="gate.status_changed").count() == before + count
 
 
+def test_fanning_out_reads_each_project_once_and_never_its_cached_readiness(
+    project, owner, subscription, django_assert_max_num_queries
+):
+    """A re-import's fan-out once decoded the project's cached readiness (hundreds of KB for a
+    large project) for every audit event: only the few project fields it uses are read, once."""
+    from notifications.services import events_dispatch
+
+    events_dispatch()
+    gates = list(ProjectGate.objects.select_related("project").filter(project=project).order_by("code"))
+    for i in range(30):
+        gate = gates[i % len(gates)]
+        gates[i % len(gates)] = services.gate_update(
+            actor=Actor(owner), gate=gate, version=gate.version, status="open" if gate.status == "closed" else "closed"
+        )
+    assert project.readiness  # the cached readiness exists, and is big for real projects
+    with django_assert_max_num_queries(12) as captured:
+        assert events_dispatch() >= 30
+    project_reads = [q["sql"] for q in captured.captured_queries if '"projects_project"' in q["sql"]]
+    assert not [sql for sql in project_reads if '"projects_project"."readiness"' in sql], project_reads
+    assert WebhookDelivery.objects.filter(event="gate.status_changed").count() == 30
+
+
 def test_a_subscription_that_keeps_failing_is_disabled_and_its_owner_told(
     project, owner, subscription, receiver, run_on_commit, settings
 ):
@@ -193,6 +215,15 @@ def test_a_subscription_that_keeps_failing_is_disabled_and_its_owner_told(
     assert not subscription.is_active and subscription.disabled_at and "500" in subscription.disabled_reason
     note = Notification.objects.get(user=owner, kind=Kind.WEBHOOK_DISABLED)
     assert subscription.url in note.title
+    # The automatic disable is a write like any other: audited, by the system, on the worker channel.
+    disabled = AuditEvent.objects.get(action="webhook.disabled")
+    assert (disabled.actor_user_id, disabled.actor_label, disabled.channel) == (None, "system", "worker")
+    assert disabled.project_id == project.pk and disabled.object_id == str(subscription.pk)
+    assert disabled.before["is_active"] is True and disabled.after["is_active"] is False
+    assert disabled.after["reason"] == subscription.disabled_reason and disabled.after["consecutive_failures"] == 2
+    from audits.services import audit_verify_chain
+
+    assert audit_verify_chain()[1] is None
     sent = len(receiver.requests)
     _change(project, owner, run_on_commit, status="closed")
     assert len(receiver.requests) == sent  # disabled: nothing more is sent

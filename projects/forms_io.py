@@ -3,6 +3,8 @@
 from django import forms
 from django.core import signing
 
+from .markdown.encoding import UTF8, decode_document
+
 MAX_DOCUMENT_BYTES = 2 * 1024 * 1024
 # The document travels from the preview to the apply step signed, so what is applied is exactly
 # what was previewed (re-parsed on the server, never taken from hidden fields of gates).
@@ -10,9 +12,11 @@ SIGNING_SALT = "projects.import-document"
 SIGNED_MAX_AGE = 60 * 60 * 6
 
 
-def sign_document(*, text, source, user, target):
+def sign_document(*, text, source, user, target, encoding=UTF8):
     return signing.dumps(
-        {"text": text, "source": source, "user": user.pk, "target": target}, salt=SIGNING_SALT, compress=True
+        {"text": text, "source": source, "user": user.pk, "target": target, "encoding": encoding},
+        salt=SIGNING_SALT,
+        compress=True,
     )
 
 
@@ -39,7 +43,7 @@ class DocumentForm(forms.Form):
     file = forms.FileField(
         required=False,
         label="…or upload a .md file",
-        help_text="UTF-8 text, up to 2 MB.",
+        help_text="UTF-8 text (Windows-1252 and Mac Roman files are read too), up to 2 MB.",
         widget=forms.ClearableFileInput(attrs={"accept": ".md,.markdown,.txt,text/markdown,text/plain"}),
     )
 
@@ -56,13 +60,14 @@ class DocumentForm(forms.Form):
             if b"\x00" in raw:
                 self.add_error("file", "This is not a text file.")
                 return data
-            data["document"] = raw.decode("utf-8", "replace")
+            # Strict UTF-8, else the single-byte codec it was saved in: never "�" for every "é".
+            data["document"], data["encoding"] = decode_document(raw)
             data["source"] = upload.name[:200]
         elif text.strip():
             if len(text.encode("utf-8")) > MAX_DOCUMENT_BYTES:
                 self.add_error("text", "This text is larger than 2 MB.")
                 return data
-            data["document"] = text
+            data["document"], data["encoding"] = text, UTF8
             data["source"] = "pasted text"
         else:
             raise forms.ValidationError("Paste a Markdown readiness document or choose a file.")

@@ -2,9 +2,9 @@
 
 `import_plan` only reads: it says which gates an import would create, update or leave alone,
 and `ImportPlan.preview()` is what the UI, the API and the command show before anything is
-written. `import_apply` re-plans inside its transaction (so a stale preview can never be applied
-blindly), writes the gates and audits every one it touches. Re-importing into the same project
-updates matching gates (by code, else by title) instead of duplicating them.
+written. `import_into_project` re-plans inside its transaction (so a stale preview can never be
+applied blindly), writes the gates and audits every one it touches. Re-importing into the same
+project updates matching gates (by code, else by title) instead of duplicating them.
 `import_new_project` and `import_as_template` are the two other destinations of a document.
 """
 
@@ -25,6 +25,7 @@ from gates.services import category_get_or_create, template_load
 from portal.errors import Conflict, InvalidInput, NotAllowed
 
 from . import readiness
+from .markdown.encoding import encoding_notice
 from .markdown.parser import ParsedDocument, ParsedItem
 from .markdown.sections import GENERAL
 from .models import Project, ProjectGate
@@ -98,14 +99,18 @@ class ImportPlan:
 
     def preview(self):
         """Plain data for a preview: counts by category and status, every gate with its source line,
-        every unreadable line and every summary claim that disagrees with the items."""
+        every unreadable line, the item-like lines left out and why, and every summary claim that
+        disagrees with the items."""
         document = self.document
         statuses = dict.fromkeys(readiness.STATUSES, 0)
         statuses.update(document.counts_by_status())
         keys = {name: key for key, name in document.categories()}
+        notice = encoding_notice(document.encoding)
         return {
             "title": document.title,
             "repaired_encoding": document.repaired_encoding,
+            "encoding": document.encoding,
+            "notices": [notice] if notice else [],
             "score": document.score,
             "verdict": document.verdict,
             "target": document.target,
@@ -117,6 +122,7 @@ class ImportPlan:
                 "update": self.count("update"),
                 "unchanged": self.count("unchanged"),
                 "unreadable": len(document.unreadable),
+                "skipped": sum(len(group.line_nos) for group in document.skipped),
                 "discrepancies": len(document.discrepancies),
                 **statuses,
             },
@@ -141,6 +147,17 @@ class ImportPlan:
                 for g in self.gates
             ],
             "unreadable": [{"line_no": u.line_no, "line": u.line, "reason": u.reason} for u in document.unreadable],
+            "skipped": [
+                {
+                    "line_no": group.line_no,
+                    "last_line_no": group.last_line_no,
+                    "line_nos": list(group.line_nos),
+                    "section": group.section,
+                    "reason": group.reason,
+                    "line": group.line,
+                }
+                for group in document.skipped
+            ],
             "discrepancies": [
                 {
                     "line_no": c.line_no,
@@ -152,6 +169,8 @@ class ImportPlan:
                     "total": c.total,
                     "actual": c.actual,
                     "actual_total": c.actual_total,
+                    "percent": c.percent,
+                    "actual_percent": c.actual_percent,
                 }
                 for c in document.discrepancies
             ],
@@ -303,17 +322,6 @@ def _apply_changes(gate, planned, now, category=None):
     )
     gate.version += 1
     gate.updated_at = now
-
-
-def import_apply(*, actor, plan, project, source="", expected_fingerprint=None):
-    """Apply an import plan to an existing project (editors may import; waivers need an owner).
-
-    Returns the project. See `import_into_project` for what is checked and written.
-    """
-    import_into_project(
-        actor=actor, project=project, document=plan.document, source=source, expected_fingerprint=expected_fingerprint
-    )
-    return project
 
 
 @transaction.atomic

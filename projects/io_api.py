@@ -89,6 +89,7 @@ class PreviewCountsSerializer(serializers.Serializer):
     update = serializers.IntegerField()
     unchanged = serializers.IntegerField()
     unreadable = serializers.IntegerField()
+    skipped = serializers.IntegerField(help_text="Item-like lines left out on purpose (see `skipped`).")
     discrepancies = serializers.IntegerField()
     open = serializers.IntegerField()
     partial = serializers.IntegerField()
@@ -128,6 +129,17 @@ class UnreadableLineSerializer(serializers.Serializer):
     reason = serializers.CharField()
 
 
+class SkippedLinesSerializer(serializers.Serializer):
+    line_no = serializers.IntegerField(help_text="The first of the lines (1-based).")
+    last_line_no = serializers.IntegerField()
+    line_nos = serializers.ListField(child=serializers.IntegerField(), help_text="Every line left out.")
+    section = serializers.CharField(allow_blank=True, help_text="The headings they sit under, outermost first.")
+    reason = serializers.CharField(
+        help_text='Why they are not gates: "no status", "post-launch", "summary section", "summary table"…'
+    )
+    line = serializers.CharField(help_text="The first of the lines, as written.")
+
+
 class DiscrepancySerializer(serializers.Serializer):
     line_no = serializers.IntegerField()
     line = serializers.CharField()
@@ -137,12 +149,25 @@ class DiscrepancySerializer(serializers.Serializer):
     claimed = serializers.IntegerField()
     total = serializers.IntegerField(allow_null=True)
     actual = serializers.IntegerField(help_text="What the items say.")
-    actual_total = serializers.IntegerField(allow_null=True)
+    actual_total = serializers.IntegerField(
+        allow_null=True, help_text="The items in scope; for a percentage, the applicable ones (not waived nor N/A)."
+    )
+    percent = serializers.BooleanField(
+        help_text='A percentage ("95% complete"): `claimed` is per cent of closed items.'
+    )
+    actual_percent = serializers.FloatField(
+        allow_null=True, help_text="For a percentage: the closed share of the applicable items, in per cent."
+    )
 
 
 class PreviewSerializer(serializers.Serializer):
     title = serializers.CharField(allow_blank=True)
     repaired_encoding = serializers.BooleanField(help_text="Emoji garbled by a wrong encoding were repaired.")
+    encoding = serializers.CharField(
+        help_text='What the document was decoded as: "utf-8", or "cp1252" / "mac_roman" for an uploaded '
+        "file that was not UTF-8 (text sent as JSON is always utf-8)."
+    )
+    notices = serializers.ListField(child=serializers.CharField(), help_text="What the reader should check.")
     score = serializers.FloatField(allow_null=True, help_text="The score the document states, if any.")
     verdict = serializers.ChoiceField(choices=readiness.VERDICTS, allow_null=True)
     target = serializers.CharField(allow_null=True)
@@ -152,6 +177,9 @@ class PreviewSerializer(serializers.Serializer):
     categories = PreviewCategorySerializer(many=True)
     gates = PreviewGateSerializer(many=True)
     unreadable = UnreadableLineSerializer(many=True)
+    skipped = SkippedLinesSerializer(
+        many=True, help_text="Item-like lines that are not gates on purpose, grouped by section and reason."
+    )
     discrepancies = DiscrepancySerializer(many=True)
 
 

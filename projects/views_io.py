@@ -45,7 +45,7 @@ def _render(request, context, status=200):
 
 def _preview_context(request, plan, *, text, source, target, initial=None):
     preview = plan.preview()
-    signed = sign_document(text=text, source=source, user=request.user, target=target)
+    signed = sign_document(text=text, source=source, user=request.user, target=target, encoding=plan.document.encoding)
     apply_form = ApplyForm(initial={**(initial or {}), "document": signed, "fingerprint": preview["fingerprint"]})
     return {
         "plan": plan,
@@ -54,6 +54,16 @@ def _preview_context(request, plan, *, text, source, target, initial=None):
         "apply_form": apply_form,
         "statuses": [(s, readiness.STATUS_LABELS[s], preview["counts"][s]) for s in readiness.STATUSES],
     }
+
+
+def _parse_document(form):
+    """The uploaded or pasted document of a valid step-1 form, parsed."""
+    return parse_markdown(form.cleaned_data["document"], encoding=form.cleaned_data["encoding"])
+
+
+def _parse_signed(signed):
+    """The previewed document, parsed again on the server."""
+    return parse_markdown(signed["text"], encoding=signed.get("encoding"))
 
 
 def _template_only(template, plan):
@@ -82,7 +92,7 @@ def project_import(request, slug):
         )
         if not signed:
             return _bad_copy(request, context)
-        document = parse_markdown(signed["text"])
+        document = _parse_signed(signed)
         try:
             applied = imports.import_into_project(
                 actor=_actor(request),
@@ -111,7 +121,7 @@ def project_import(request, slug):
         if not form.is_valid():
             return _render(request, context, status=422)
         text, source = form.cleaned_data["document"], form.cleaned_data["source"]
-        plan = imports.import_plan(document=parse_markdown(text), project=project)
+        plan = imports.import_plan(document=_parse_document(form), project=project)
         context.update(_preview_context(request, plan, text=text, source=source, target=target))
     return _render(request, context)
 
@@ -128,7 +138,7 @@ def project_new_from_import(request):
         )
         if not signed:
             return _bad_copy(request, context)
-        document = parse_markdown(signed["text"])
+        document = _parse_signed(signed)
         data = apply_form.cleaned_data
         template = GateTemplate.objects.filter(pk=data["template"]).first() if data["template"] else None
         try:
@@ -164,7 +174,7 @@ def project_new_from_import(request):
         if not form.is_valid():
             return _render(request, context, status=422)
         text, source = form.cleaned_data["document"], form.cleaned_data["source"]
-        document = parse_markdown(text)
+        document = _parse_document(form)
         template = form.cleaned_data["template"]
         plan = imports.import_plan(document=document, template=template)
         name = form.cleaned_data["name"] or document.title or "Imported project"
@@ -198,7 +208,7 @@ def template_import(request):
                 "or was changed on the way. Nothing was imported; paste or upload the document again."
             )
             return render(request, "projects/template_import.html", context, status=400)
-        document = parse_markdown(signed["text"])
+        document = _parse_signed(signed)
         data = apply_form.cleaned_data
         try:
             template = imports.import_as_template(
@@ -226,7 +236,7 @@ def template_import(request):
         if not form.is_valid():
             return render(request, "projects/template_import.html", context, status=422)
         text, source = form.cleaned_data["document"], form.cleaned_data["source"]
-        plan = imports.import_plan(document=parse_markdown(text))
+        plan = imports.import_plan(document=_parse_document(form))
         initial = {"name": form.cleaned_data["name"], "slug": form.cleaned_data["key"]}
         context.update(_preview_context(request, plan, text=text, source=source, target=target, initial=initial))
     return render(request, "projects/template_import.html", context)

@@ -36,11 +36,41 @@ class Unreadable:
 
 
 @dataclass(frozen=True)
+class Skipped:
+    """Lines that look like items but were left out on purpose, one group per section and reason.
+
+    The preview lists them so that nothing that looks like a gate vanishes without a word: a list
+    with no status, a table with no status column, work planned for after the launch, or the rows
+    of a summary or reference section that restates the gates.
+    """
+
+    line_nos: tuple[int, ...]  # the item-like lines left out (1-based), in order
+    section: str  # the headings they sit under, outermost first ("" for none)
+    reason: str
+    line: str  # the first of them, as written
+
+    @property
+    def line_no(self) -> int:
+        return self.line_nos[0]
+
+    @property
+    def last_line_no(self) -> int:
+        return self.line_nos[-1]
+
+
+# A stated percentage agrees with the items' closed share when within this many points of it.
+PERCENT_TOLERANCE = 5
+
+
+@dataclass(frozen=True)
 class Claim:
     """A count the document states ("16/17 features ready", a summary row) against the items.
 
     ``claimed`` counts gates with ``status`` (closed unless the claim says otherwise) in
     ``scope`` (a category name or "document"); ``total`` is the stated total, if any.
+    A ``percent`` claim ("95% complete") states the closed share instead: ``claimed`` is the
+    percentage, ``actual`` the closed items and ``actual_total`` the applicable ones (neither
+    waived nor not applicable).
     """
 
     line_no: int
@@ -52,9 +82,21 @@ class Claim:
     actual_total: int | None
     scope: str
     status: str = CLOSED
+    percent: bool = False
+
+    @property
+    def actual_percent(self) -> float | None:
+        """The closed share of the applicable items in scope, for a percentage claim."""
+        if not self.percent or not self.actual_total:
+            return None
+        return round(100 * self.actual / self.actual_total, 1)
 
     @property
     def disagrees(self) -> bool:
+        if self.percent:
+            if self.actual_percent is None:  # nothing applicable to be complete: only "0%" holds
+                return self.claimed != 0
+            return abs(self.claimed - 100 * self.actual / self.actual_total) > PERCENT_TOLERANCE
         return self.claimed != self.actual or (self.total is not None and self.total != self.actual_total)
 
 
@@ -70,6 +112,7 @@ class ParsedDocument:
     title: str = ""
     items: list[ParsedItem] = field(default_factory=list)
     unreadable: list[Unreadable] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
     claims: list[Claim] = field(default_factory=list)
     score: float | None = None
     verdict: str | None = None
@@ -77,6 +120,7 @@ class ParsedDocument:
     target: str | None = None
     min_closed: int | None = None
     repaired_encoding: bool = False
+    encoding: str = "utf-8"  # what the file's bytes were decoded as: "utf-8", "cp1252" or "mac_roman"
 
     def counts_by_status(self) -> dict[str, int]:
         counts = dict.fromkeys(STATUSES, 0)

@@ -20,6 +20,12 @@ Overview, Quick Reference, Table of Contents, Recent Completions, Document Histo
 claims are read. A file header copied from a code host ("93 lines / 3.4 KiB / Markdown") and
 everything above it (a commit message, a path) is skipped.
 
+Nothing that looks like an item vanishes without a word: a line that could not be read is
+``Unreadable``; a list item, a status-marked line or a table row that is not a gate on purpose
+(no status, a table with no status column, work for after the launch, a summary or reference
+section) is listed in ``ParsedDocument.skipped`` with the reason. A priority written into an item
+("HIGH: add 2FA", "… (BEFORE LAUNCH)", "Blocker: backups") is its severity, not part of its title.
+
 Package layout: ``vocabulary`` (words and marks), ``mojibake`` (encoding repair), ``tables``,
 ``sections`` (headings → category, severity, heading gates), ``claims``, ``document`` (results).
 """
@@ -27,33 +33,49 @@ Package layout: ``vocabulary`` (words and marks), ``mojibake`` (encoding repair)
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 from . import claims, tables
 from . import vocabulary as v
-from .document import MAX_CODE, MAX_TITLE, Claim, ParsedDocument, ParsedItem, Unreadable
+from .document import MAX_CODE, MAX_TITLE, Claim, ParsedDocument, ParsedItem, Skipped, Unreadable
+from .encoding import decode_document
 from .mojibake import repair_mojibake
 from .sections import Draft, Section, category, heading_items, section_category, severity
 
 __all__ = [
-    "MAX_CODE", "MAX_TITLE", "Claim", "ParsedDocument", "ParsedItem", "Unreadable", "parse_markdown",
+    "MAX_CODE", "MAX_TITLE", "Claim", "ParsedDocument", "ParsedItem", "Skipped", "Unreadable", "parse_markdown",
     "repair_mojibake",
 ]  # fmt: skip
 
 _MAX_LINE = 4000  # longer lines are read only this far: nothing real is that long
 
+# Why an item-like line is not a gate (the preview lists these lines).
+NO_STATUS = "no status: a list item with no checkbox, status mark or status heading"
+NO_STATUS_COLUMN = "no status: a table row, and the table has no status column"
+POST_LAUNCH = "post-launch: listed as work after the launch (or not a blocker), with no status"
+SUMMARY = "summary section: it restates or surrounds the gates (summary, reference, contents, history)"
+SUMMARY_TABLE = "summary table: a table in a summary or reference section restates the gates"
+
 # Tests set this to see internal errors instead of an Unreadable line.
 RAISE_INTERNAL_ERRORS = False
 
 
-def parse_markdown(text: str) -> ParsedDocument:
-    """Parse a readiness document. Never raises: what cannot be read is reported, not thrown."""
+def parse_markdown(text: str | bytes, *, encoding: str | None = None) -> ParsedDocument:
+    """Parse a readiness document. Never raises: what cannot be read is reported, not thrown.
+
+    Bytes are decoded by ``decode_document`` (UTF-8, else Windows-1252 or Mac Roman); for text
+    already decoded, ``encoding`` says what its file was decoded as, for the preview to mention.
+    """
     try:
+        if isinstance(text, bytes | bytearray):
+            text, detected = decode_document(bytes(text))
+            encoding = encoding or detected
         parser = _Parser(text)
         document = parser.run()
         if not document.items and parser.skipped:
             # Every gate sat under a "Summary" or "Overview" heading: read them after all.
             document = _Parser(text, skip_summaries=False).run()
-        return document
+        return replace(document, encoding=encoding) if encoding else document
     except Exception as exc:  # a safety net: lines are already guarded one by one
         if RAISE_INTERNAL_ERRORS:
             raise
@@ -85,6 +107,22 @@ _CODE_PREFIX = re.compile(
     r"^(?:\*\*)?((?:[A-Z]{1,6}-\d{1,4}|[A-Z]{1,3}\d{1,3}[a-z]?|\d+(?:\.\d+)+))(?:\*\*)?(?:\s*[:.)|–—-]\s+|\s+(?=[A-Z`*]))"
 )
 _NOT_CODES = re.compile(r"^(?:P\d|Q\d|V\d+\.\d+)$")
+# A priority written into an item: "HIGH: add 2FA", "[P1] …", "Blocker: backups", "… (BEFORE LAUNCH)",
+# "… - Critical". It sets the gate's severity and is not part of its title.
+_PRIORITY = (
+    r"(?:p[0-4]|blockers?|show[\s-]?stopper|critical|urgent|immediate|before[\s-]+launch|must[\s-]+have|"
+    r"nice[\s-]+to[\s-]+have|(?:high|medium|low)(?:[\s-]+priority)?)"
+)
+_EMPHASIS = r"(?:\*\*|__)?"
+_PRIORITY_LEAD = re.compile(
+    rf"^{_EMPHASIS}(?:[\[(]\s*(?P<boxed>{_PRIORITY})\s*[\])]{_EMPHASIS}\s*(?:[:–—]|-\s)?"
+    rf"|(?P<word>{_PRIORITY}){_EMPHASIS}\s*(?::|\s[-–—]\s|[–—]){_EMPHASIS})\s*(?=\S)",
+    re.IGNORECASE,
+)
+_PRIORITY_TAG = re.compile(
+    rf"\s*[\[(]\s*(?:priority\s*[:=]?\s*)?(?P<boxed>{_PRIORITY})\s*[\])]|\s+[-–—]\s+{_EMPHASIS}(?P<word>{_PRIORITY}){_EMPHASIS}\s*$",
+    re.IGNORECASE,
+)
 _BOLD_LEAD = re.compile(r"^(?:\*\*|__)([^*_]{1,200}?)(?:\*\*|__)\s*(?::\s*|\s+[-–—]\s+|[-–—]\s*)(\S.*)$")
 _SIZE_LINE = re.compile(
     r"^\s*(?:\d[\d,]*\s+lines?(?:\s*\(\d+\s+loc\))?|\d+(?:\.\d+)?\s*(?:B|bytes|KiB|KB|kB|MiB|MB))\s*$"
@@ -133,9 +171,9 @@ class _Parser:
     def __init__(self, text, *, skip_summaries: bool = True):
         self.skip_summaries = skip_summaries
         self.skipped = 0  # gate-like lines left out because they sat in a summary section
-        if isinstance(text, bytes | bytearray):
-            text = bytes(text).decode("utf-8", "replace")
-        elif not isinstance(text, str):
+        # (line index, section, reason) of item-like lines left out, for the preview.
+        self.left_out: list[tuple[int, Section, str]] = []
+        if not isinstance(text, str):
             text = "" if text is None else str(text)
         self.text = text.lstrip("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
         self.drafts: list[Draft] = []
@@ -152,6 +190,7 @@ class _Parser:
         self.label_active = False
         self.label_status: str | None = None
         self.label_signoff = False
+        self.label_text = ""
         # Under "**Legend**" / "**Status Key:**": None, "label" (no entry yet) or "list" (in its list).
         self.legend: str | None = None
         self.last_draft: Draft | None = None
@@ -179,6 +218,7 @@ class _Parser:
             title=self.title,
             items=items,
             unreadable=sorted(self.unreadable, key=lambda u: u.line_no),
+            skipped=self._skipped_groups(),
             claims=claims.resolve(self.claims, items, lambda section: section_category(section)[1]),
             score=self.score,
             verdict=max(self.verdicts, key=lambda pair: pair[0])[1] if self.verdicts else None,
@@ -290,10 +330,18 @@ class _Parser:
         if not _SETEXT_H2.match(nxt):
             return False
         # "---" under a plain short line is a heading; under "**Target:** …" or a table it is a rule.
-        previous_blank = i == self.start or not self.lines[i - 1].strip()
+        # The line must start a paragraph: after a blank line, or after a heading or rule, which end
+        # the block before them ("# Doc" then "Security Improvements" then "---").
+        previous = self.lines[i - 1] if i > self.start else ""
+        starts_paragraph = (
+            not previous.strip()
+            or bool(_ATX.match(previous))
+            or bool(_SETEXT_H1.match(previous))
+            or bool(_HRULE.match(previous))
+        )
         text = v.plain(line)
         return (
-            previous_blank
+            starts_paragraph
             and not tables.is_table_line(line)
             and not _PLAIN_BULLET.match(line)
             and ":" not in text
@@ -352,6 +400,7 @@ class _Parser:
         self.label_active = False
         self.label_status = None
         self.label_signoff = False
+        self.label_text = ""
         self.legend = None
 
     def _legend_entry(self, line: str) -> bool:
@@ -372,13 +421,26 @@ class _Parser:
             return self.label_status
         return self.section.status_line or self.section.inherited_status()
 
-    def _can_hold_items(self) -> bool:
+    def _can_hold_items(self, i: int, *, row: bool = False) -> bool:
+        """Whether line `i` may be a gate here; one left out because of its section is noted."""
         if self._signing():
             return False
         if self.section.skip and self.skip_summaries:
             self.skipped += 1
+            self._leave_out(i, SUMMARY_TABLE if row else SUMMARY)
             return False
         return True
+
+    def _leave_out(self, i: int, reason: str) -> None:
+        """Note an item-like line that is not a gate, so that the preview can say so."""
+        if reason in (NO_STATUS, NO_STATUS_COLUMN) and self._after_launch():
+            reason = POST_LAUNCH
+        self.left_out.append((i, self.section, reason))
+
+    def _after_launch(self) -> bool:
+        """Whether the current heading or label says its list is for after the launch."""
+        headings = [s.heading for s in self.section.chain() if s.heading and not s.is_title]
+        return any(v.is_after_launch(text) for text in [self.label_text, *headings] if text)
 
     # -- items --
 
@@ -389,6 +451,8 @@ class _Parser:
         match = _CODE_PREFIX.match(text) if find_code else None
         if match and not _NOT_CODES.match(match.group(1)):
             code, text = match.group(1), text[match.end() :].strip()
+        text, stated = _priority_in_title(text)
+        severity = severity or stated
         title, notes = _title_and_notes(text)
         title = v.strip_symbols(v.plain(title)).strip(" -–—:")
         if not title:
@@ -419,7 +483,7 @@ class _Parser:
         if self._signing():
             self._role(text)
             return True
-        if not self._can_hold_items():
+        if not self._can_hold_items(i):
             return True
         if mark not in statuses:
             self._unreadable(i, f"unknown checkbox mark [{mark}]")
@@ -442,7 +506,7 @@ class _Parser:
         if self._signing():
             self._role(match.group(3))
             return True
-        if not self._can_hold_items():
+        if not self._can_hold_items(i):
             return True
         text = match.group(3).strip()
         lead = re.match(r"^\*{0,2}([A-Za-z/ ]{1,20}?)\*{0,2}\s*[:\-–—]\s+(\S.*)$", text)
@@ -472,7 +536,7 @@ class _Parser:
         if self._signing():
             self._role(before)
             return True
-        if self._can_hold_items():
+        if self._can_hold_items(i):
             self._add(i, before, v.STATUS_MARKS[text[position]], indent=len(match.group(1)))
         return True
 
@@ -489,7 +553,7 @@ class _Parser:
         if self._signing():
             self._role(key)
             return True
-        if self._can_hold_items():
+        if self._can_hold_items(i):
             status = v.parse_status(value, strict=True)
             draft = self._add(i, key, status, severity=v.severity_in_text(value))
             note = v.trailer_note(value)
@@ -509,9 +573,13 @@ class _Parser:
         if last and last.section is self.section and indent > last.indent and not last.heading_item:
             last.notes.append(v.plain(text))  # a detail under a gate, not a gate of its own
             return True
-        status = self._context() if self._can_hold_items() else None
+        if not self._can_hold_items(i):
+            return True
+        status = self._context()
         if status:
             self._add(i, text, status, indent=indent)
+        else:
+            self._leave_out(i, NO_STATUS)
         return True
 
     # -- labels, meta lines, plain text --
@@ -526,6 +594,7 @@ class _Parser:
             text = plain.group(1)
         self.label_active = True
         self.label_status = v.context_status(text.rstrip(" :"))
+        self.label_text = text
         self.label_signoff = v.is_signoff_heading(text)
         self.legend = "label" if _LEGEND_LABEL.match(v.plain(text).strip(" :*_")) else None
         self.last_draft = None
@@ -609,8 +678,10 @@ class _Parser:
     # -- claims --
 
     def _claims_in(self, i: int, line: str) -> None:
-        for text, claimed, total, status, scope in claims.in_line(v.plain(line)):
-            self.claims.append(claims.Pending(i + 1, self.raw[i], text, claimed, total, status, scope, self.section))
+        for text, claimed, total, status, scope, percent in claims.in_line(v.plain(line)):
+            self.claims.append(
+                claims.Pending(i + 1, self.raw[i], text, claimed, total, status, scope, self.section, percent)
+            )
 
     def _flat_summary_line(self, i: int, line: str) -> None:
         """A summary table that lost its pipes: "Category Closed Partial Open Total" then rows."""
@@ -652,7 +723,7 @@ class _Parser:
             self._table_rows(last, [(i, cells)])
             return
         looks_like_a_gate = any(v.parse_status(cell, strict=True) for cell in cells)
-        if self._can_hold_items() and looks_like_a_gate and not tables.DELIMITER.match(self.lines[i]):
+        if looks_like_a_gate and not tables.DELIMITER.match(self.lines[i]) and self._can_hold_items(i, row=True):
             self._unreadable(i, "table row without a header row")
 
     def _table(self, i: int) -> int:
@@ -681,8 +752,15 @@ class _Parser:
             elif table.kind == "signoff":
                 if table.title < len(cells) and cells[table.title]:
                     self._role(cells[table.title])
-            elif table.kind == "gate" and self._can_hold_items():
+            elif table.kind == "gate" and self._can_hold_items(row_i, row=True):
                 self._gate_row(table, row_i, cells)
+            elif self._names_things(table, cells) and self._can_hold_items(row_i, row=True):
+                self._leave_out(row_i, NO_STATUS_COLUMN)
+
+    @staticmethod
+    def _names_things(table: tables.Table, cells: list[str]) -> bool:
+        """A row of a table with a title column but no status ("| Feature | Action | Notes |")."""
+        return table.kind == "other" and "title" in table.roles and any(v.plain(cell) for cell in cells)
 
     def _gate_row(self, table: tables.Table, row_i: int, cells: list[str]) -> None:
         header, roles = table.header, table.roles
@@ -758,6 +836,27 @@ class _Parser:
 
     # -- end of document --
 
+    def _skipped_groups(self) -> list[Skipped]:
+        """The lines left out, grouped by section and reason. Bullets under a heading that became a
+        gate itself are that gate's details ("**Minimum Alerts**: - Error rate > 5%"), not left out."""
+        gates = {id(draft.section) for draft in self.drafts if draft.heading_item}
+        paths: dict[int, str] = {}
+        groups: list[tuple[list[int], str, str, str]] = []  # (line numbers, section path, reason, first line)
+        for i, section, reason in sorted(self.left_out, key=lambda entry: entry[0]):
+            if any(id(s) in gates for s in section.chain()):
+                continue
+            if id(section) not in paths:
+                chain = reversed(list(section.chain()))
+                paths[id(section)] = " › ".join(
+                    v.strip_symbols(v.plain(s.heading)) for s in chain if s.heading and not s.is_title
+                )
+            name = paths[id(section)]
+            if groups and groups[-1][1:3] == (name, reason):
+                groups[-1][0].append(i + 1)
+            else:
+                groups.append(([i + 1], name, reason, self.raw[i]))
+        return [Skipped(tuple(numbers), name, reason, line) for numbers, name, reason, line in groups]
+
     def _finish(self) -> list[ParsedItem]:
         self.drafts.extend(heading_items(self.root))
         return [
@@ -774,6 +873,20 @@ class _Parser:
             )
             for draft in sorted(self.drafts, key=lambda d: d.line_no)
         ]
+
+
+def _priority_in_title(text: str) -> tuple[str, str | None]:
+    """The item's text without the priority written into it, and the severity that priority names."""
+    severity = None
+    lead = _PRIORITY_LEAD.match(text)
+    if lead:
+        severity = v.parse_severity(lead.group("boxed") or lead.group("word"))
+        text = text[lead.end() :] if severity else text
+    tags = [v.parse_severity(tag.group("boxed") or tag.group("word")) for tag in _PRIORITY_TAG.finditer(text)]
+    if tags and all(tags):
+        severity = severity or tags[0]
+        text = _PRIORITY_TAG.sub("", text).strip() or text
+    return text, severity
 
 
 def _title_and_notes(text: str) -> tuple[str, list[str]]:

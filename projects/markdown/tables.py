@@ -113,7 +113,10 @@ def layout(header: list[str], rows: Rows, *, section: object, context: str | Non
                     members.remove(column)
             roles["status"] = [column]
     if "status" not in roles and not ("priority" in roles and context):
-        return table  # not a gate table: "Gateway | Region | Features", "Version | Date | Changes"
+        # Not a gate table: "Gateway | Region | Features", "Version | Date | Changes". Its roles stay,
+        # so that rows naming features ("| Feature | Action |") are reported as left out.
+        table.roles = roles
+        return table
     if "title" in roles:
         table.title = roles["title"][0]
     else:

@@ -374,6 +374,19 @@ def is_skip_heading(heading: str) -> bool:
     return bool(_SKIP_HEADINGS.search(plain(heading)))
 
 
+_AFTER_LAUNCH = re.compile(
+    r"\bpost[\s-]*(?:launch|v\d+|mvp|release|ga)\b|\bafter\s+(?:the\s+)?launch\b|\bnot\s+(?:a\s+)?blockers?\b|"
+    r"\bfuture\b|\bnice[\s-]+to[\s-]+have\b|\bbacklog\b|\blater\b",
+    re.IGNORECASE,
+)
+
+
+def is_after_launch(text: str) -> bool:
+    """Whether a heading or label says its list is for after the launch ("Post-Launch", "Post-V1
+    Improvements", "Recommended (Not Blockers)")."""
+    return bool(_AFTER_LAUNCH.search(plain(text)))
+
+
 def is_signoff_heading(heading: str) -> bool:
     return bool(_SIGNOFF_HEADINGS.search(plain(heading)))
 

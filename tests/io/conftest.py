@@ -4,11 +4,12 @@ from pathlib import Path
 
 import pytest
 
-from audits.models import AuditEvent
+from audits.models import AuditEvent, ReadinessSnapshot
 from audits.services import Actor
+from gates.models import Category, GateDefinition, GateTemplate
 from projects import imports
 from projects.markdown.parser import parse_markdown
-from projects.models import Project, ProjectGate
+from projects.models import CheckResult, Membership, Project, ProjectGate, SignOff, SignOffRole, Stage
 
 # The example readiness documents ship with the repository (they are also the demo data).
 EXAMPLES = Path(__file__).resolve().parents[2] / "projects" / "demo_data"
@@ -22,9 +23,27 @@ def example(name):
     return parse_markdown(example_text(name))
 
 
+# Every model an import, a template import or a restore writes (categories and templates included:
+# a preview that made a custom category or a template would otherwise pass unnoticed).
+WRITTEN_MODELS = (
+    Project,
+    ProjectGate,
+    Stage,
+    SignOffRole,
+    Membership,
+    CheckResult,
+    SignOff,
+    Category,
+    GateTemplate,
+    GateDefinition,
+    AuditEvent,
+    ReadinessSnapshot,
+)
+
+
 def row_counts():
-    """How many rows the import and export paths could write, to prove a preview wrote none."""
-    return (Project.objects.count(), ProjectGate.objects.count(), AuditEvent.objects.count())
+    """How many rows of each model the import and export paths could write, to prove a preview wrote none."""
+    return {model.__name__: model.objects.count() for model in WRITTEN_MODELS}
 
 
 @pytest.fixture

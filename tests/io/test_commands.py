@@ -34,6 +34,30 @@ def test_dry_run_prints_the_preview_and_writes_nothing(project):
     assert "Dry run: nothing was written." in out
 
 
+def test_dry_run_lists_item_like_lines_that_are_not_gates_and_percentages(project):
+    out = run("import_checklist", str(EXAMPLES / "production-readiness-checklist.md"), "--project", "x", "--dry-run")
+    assert "lines 924-932 under “Quick Reference: Service Status” (9): summary table" in out
+    out = run("import_checklist", str(EXAMPLES / "platform-launch-readiness.md"), "--project", "x", "--dry-run")
+    assert "line 12: “95% complete” — the items say 84.6% (11 of 13 closed) (Admin/Platform)" in out
+
+
+def test_a_file_that_is_not_utf8_is_read_as_windows_1252_and_said_so(owner, tmp_path):
+    doc = tmp_path / "legacy.md"
+    doc.write_bytes("# Sécurité\n## Technical\n- [x] Café réservé – “prêt”\n".encode("cp1252"))
+    out = run("import_checklist", str(doc), "--project", "legacy", "--owner", owner.username)
+    assert "The file is not UTF-8: it was read as Windows-1252." in out
+    project = Project.objects.get(slug="legacy")
+    assert project.name == "Sécurité"
+    assert list(project.gates.values_list("title", flat=True)) == ["Café réservé – “prêt”"]
+
+
+def test_standard_input_is_decoded_like_a_file(project, monkeypatch):
+    raw = "## Technical\n- [x] Café réservé\n".encode("cp1252")
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(raw), encoding="utf-8"))
+    out = run("import_checklist", "-", "--project", "apollo", "--dry-run", "--verbosity", "2")
+    assert "it was read as Windows-1252" in out and "Café réservé" in out
+
+
 def test_import_creates_a_project_when_the_slug_is_new_then_updates_it(owner):
     path = str(EXAMPLES / "launch-gates.md")
     out = run("import_checklist", path, "--project", "dealix", "--owner", owner.username, "--name", "Dealix")

@@ -96,8 +96,20 @@ def test_preview_counts_lines_unreadable_and_disagreeing_claims():
     assert email["line"] == lines[email["line_no"] - 1]
     assert {u["line_no"] for u in preview["unreadable"]} >= {85, 86, 87, 88, 89, 90, 103, 104, 147, 154}
     assert all(u["reason"] for u in preview["unreadable"])
-    claims = [(d["text"], d["claimed"], d["total"], d["actual"], d["actual_total"]) for d in preview["discrepancies"]]
-    assert claims == [("16/17 features ready", 16, 17, 16, 18), ("15/16 features ready", 15, 16, 14, 16)]
+    claims = [
+        (d["line_no"], d["text"], d["claimed"], d["total"], d["actual"], d["actual_total"], d["actual_percent"])
+        for d in preview["discrepancies"]
+    ]
+    assert claims == [
+        (7, "95% Feature Complete", 95, None, 53, 60, 88.3),  # "Overall Status": the whole document
+        (10, "95% complete", 95, None, 16, 18, 88.9),
+        (10, "16/17 features ready", 16, 17, 16, 18, None),
+        (11, "15/16 features ready", 15, 16, 14, 16, None),  # "90% complete" on this line agrees (87.5%)
+        (12, "95% complete", 95, None, 11, 13, 84.6),
+        (14, "95% Complete", 95, None, 16, 18, 88.9),
+        (62, "95% Complete", 95, None, 11, 13, 84.6),
+    ]
+    assert counts["discrepancies"] == 7
 
 
 def test_preview_of_a_reimport_says_what_changes(project):

@@ -116,16 +116,18 @@ def test_an_altered_or_foreign_copy_is_refused(login, project, template, owner):
     before = row_counts()
     tampered = signed[:-3] + ("AAA" if not signed.endswith("AAA") else "BBB")
     assert client.post(import_url(), {"document": tampered, "fingerprint": fingerprint}).status_code == 400
+    assert row_counts() == before
     # Signed by us but with other text: a signature made for another page or user does not pass.
     other = services.project_create_from_template(actor=Actor(owner), template=template, name="Other", slug="other")
     services.member_add(
         actor=Actor(owner), project=other, user=project.memberships.get(role="editor").user, role="editor"
     )
+    before = row_counts()
     response = client.post(import_url("other"), {"document": signed, "fingerprint": fingerprint})
     assert response.status_code == 400 and "could not be verified" in response.content.decode()
     forged = signing.dumps({"text": "- [x] Health check green", "source": "x", "user": 0, "target": "x"}, salt="other")
     assert client.post(import_url(), {"document": forged, "fingerprint": fingerprint}).status_code == 400
-    assert row_counts()[1:] == (before[1] + 6, before[2] + 2)  # only the other project's own creation
+    assert row_counts() == before
     assert gate(project, "T1").status == "open"
     assert signing.loads(signed, salt=SIGNING_SALT)["source"] == "pasted text"
 
@@ -174,6 +176,41 @@ def test_upload_and_form_errors(login, project):
     assert response.status_code == 422 and "not both" in response.content.decode()
     binary = SimpleUploadedFile("a.md", b"\x00\x01")
     assert "This is not a text file." in client.post(import_url(), {"file": binary}).content.decode()
+
+
+CP1252_DOC = "# Sécurité\n## Technical\n- [x] Café réservé – “prêt”\n- [ ] Zürich failover\n"
+
+
+def test_an_upload_that_is_not_utf8_is_read_as_windows_1252_and_the_preview_says_so(login, project):
+    client = login("editor")
+    upload = SimpleUploadedFile("legacy.md", CP1252_DOC.encode("cp1252"), "text/markdown")
+    html = client.post(import_url(), {"file": upload}).content.decode()
+    assert 'data-testid="preview-notice"' in html
+    assert "The file is not UTF-8: it was read as Windows-1252." in html
+    assert "Café réservé – “prêt”" in html and "\ufffd" not in html
+    response = client.post(
+        import_url(), {"document": hidden(html, "document"), "fingerprint": hidden(html, "fingerprint")}
+    )
+    assert response.status_code == 302
+    titles = set(project.gates.values_list("title", flat=True))
+    assert {"Café réservé – “prêt”", "Zürich failover"} <= titles
+
+
+def test_a_utf8_upload_has_no_encoding_notice(login, project):
+    upload = SimpleUploadedFile("modern.md", CP1252_DOC.encode(), "text/markdown")
+    html = login("editor").post(import_url(), {"file": upload}).content.decode()
+    assert "Café réservé – “prêt”" in html and 'data-testid="preview-notice"' not in html
+
+
+def test_preview_lists_item_like_lines_that_are_not_gates_and_percentages_that_disagree(login, project):
+    html = login("editor").post(import_url(), {"text": example_text("platform-launch-readiness.md")}).content.decode()
+    skipped = re.search(r'<ul data-testid="preview-skipped">(.*?)</ul>', html, re.S).group(1)
+    assert "Lines 95–99 under “Post-Launch Features (Slice 5)” (5 lines): post-launch" in skipped
+    assert "Lines 164–181 under “Core Functionality” (18 lines): no status" in skipped
+    assert "Lines that look like items but are not gates (" in html
+    discrepancies = re.search(r'<ul data-testid="preview-discrepancies">(.*?)</ul>', html, re.S).group(1)
+    assert "Line 12: “95% complete” — the items say 84.6% (11 of 13 closed) (Admin/Platform)." in discrepancies
+    assert "Line 10: “16/17 features ready” — the items say 16 of 18 (Store Dashboard)." in discrepancies
 
 
 def test_htmx_gets_only_the_form_and_preview(login, project):
@@ -306,14 +343,13 @@ def template_import_url():
 
 @pytest.mark.parametrize("persona", ["owner", "editor", "viewer", "outsider"])
 def test_only_staff_import_templates_in_the_web_ui(login, persona, project):
-    from gates.models import GateTemplate
 
     client = login(persona)
-    before = (GateTemplate.objects.count(), *row_counts())
+    before = row_counts()
     assert client.get(template_import_url()).status_code == 403
     response = client.post(template_import_url(), {"name": "Dealix", "text": example_text("launch-gates.md")})
     assert response.status_code == 403
-    assert (GateTemplate.objects.count(), *row_counts()) == before
+    assert row_counts() == before
 
 
 def test_anonymous_visitors_are_sent_to_log_in_for_template_import(client):
@@ -326,12 +362,12 @@ def test_staff_preview_a_template_then_create_it(login, staff):
 
     client = login("staff")
     assert client.get(template_import_url()).status_code == 200
-    before = (GateTemplate.objects.count(), *row_counts())
+    before = row_counts()
     response = client.post(template_import_url(), {"name": "Dealix gates", "text": example_text("launch-gates.md")})
     assert response.status_code == 200
     html = response.content.decode()
     assert "33 gate definitions" in html and "Create the template with 33 gates" in html
-    assert (GateTemplate.objects.count(), *row_counts()) == before  # the preview wrote nothing
+    assert row_counts() == before  # the preview wrote nothing
     response = client.post(
         template_import_url(),
         {

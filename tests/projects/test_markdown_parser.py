@@ -63,6 +63,14 @@ def only_item(text: str):
     return doc.items[0]
 
 
+def skipped_rows(doc: ParsedDocument) -> list[tuple[int, int, int, str, str]]:
+    """(first line, last line, lines, section, reason up to its colon) of each group left out."""
+    return [
+        (group.line_no, group.last_line_no, len(group.line_nos), group.section, group.reason.split(":")[0])
+        for group in doc.skipped
+    ]
+
+
 # --- The five examples ----------------------------------------------------------------
 
 
@@ -125,6 +133,7 @@ class TestLaunchGates:
         assert doc.signoff_roles == []
         assert not doc.unreadable
         assert not doc.repaired_encoding
+        assert doc.skipped == []  # every item-like line is a gate
         open_claim = next(c for c in doc.claims if c.total is None)
         assert (open_claim.text, open_claim.claimed, open_claim.actual, open_claim.status) == (
             "18 gates open",
@@ -168,6 +177,15 @@ class TestImplementationStatus:
         assert doc.title == "Implementation Status Report"
         assert (doc.score, doc.verdict, doc.target, doc.min_closed) == (None, None, None, None)
         assert doc.claims == [] and doc.unreadable == []  # "54 tests passing" is not a gate count
+        assert not doc.repaired_encoding  # correct UTF-8 ("—", "→") is left alone
+
+    def test_bullets_that_are_not_gates_are_listed_with_the_reason(self):
+        assert skipped_rows(self.doc) == [
+            (6, 16, 11, "Overall Summary", "summary section"),
+            (45, 57, 13, "Platform & Tooling", "no status"),
+            (60, 62, 3, "Automated Test Coverage", "no status"),
+            (65, 67, 3, "Immediate Next Actions", "no status"),
+        ]
 
     def test_long_bullets_become_titles(self):
         first = self.doc.items[0]
@@ -247,7 +265,19 @@ class TestPhase7:
         titles = {item.title for item in self.doc.items}
         assert not any("Throttle" in t or "npm install" in t or "pg_dump" in t for t in titles)
         assert "JWT Refresh Tokens" not in titles  # "Recommended (Not Blockers)"
-        assert not self.doc.unreadable and not self.doc.claims
+        assert not self.doc.unreadable and not self.doc.claims  # "(82% ready)" restates the score
+
+    def test_recommended_items_and_other_bullets_are_listed_as_left_out(self):
+        # The bullets under the blocker sub-headings ("**Minimum Alerts**: - Error rate > 5%") are the
+        # details of those gates, not left out; the sign-off checkboxes are roles.
+        assert skipped_rows(self.doc) == [
+            (142, 147, 6, "Recommended (Not Blockers) › Post-V1 Improvements", "post-launch"),
+            (153, 156, 4, "Files Created in Phase 7", "summary section"),
+            (162, 164, 3, "Files Modified in Phase 7", "summary section"),
+            (221, 223, 3, "Quick Reference › Critical Contacts", "summary section"),
+            (233, 236, 4, "Go/No-Go Decision", "no status"),
+        ]
+        assert self.doc.skipped[0].line == "- **JWT Refresh Tokens** - Auto-refresh instead of forcing re-login"
 
 
 class TestPlatformLaunchReadiness:
@@ -262,7 +292,8 @@ class TestPlatformLaunchReadiness:
     and "11 containers" / "Documented", which are not statuses (10 unreadable lines for the preview).
     Not gates: "Post-Launch Features (Slice 5)" (an Action column of to-dos restating the tables above),
     the executive summary, the changelog ("Recent Completions") and the plain checklist / recommendation
-    bullets, which lost their checkboxes and carry no status.
+    bullets, which lost their checkboxes and carry no status — each listed in ``skipped`` with why.
+    Its percentages ("95% complete") are claims about the closed share, checked like its fractions.
     """
 
     doc = property(lambda self: example("platform-launch-readiness.md"))
@@ -279,10 +310,56 @@ class TestPlatformLaunchReadiness:
         ]
 
     def test_the_items_win_over_the_summary_claims(self):
-        assert [(c.text, c.scope, c.claimed, c.total, c.actual, c.actual_total) for c in self.doc.discrepancies] == [
+        fractions = [c for c in self.doc.discrepancies if not c.percent]
+        assert [(c.text, c.scope, c.claimed, c.total, c.actual, c.actual_total) for c in fractions] == [
             ("16/17 features ready", "Store Dashboard", 16, 17, 16, 18),
             ("15/16 features ready", "Shop/Storefront", 15, 16, 14, 16),
         ]
+
+    def test_percentages_are_checked_against_the_closed_share(self):
+        # Closed over applicable items, within 5 points: Store Dashboard 16/18 = 88.9%, Admin/Platform
+        # 11/13 = 84.6%, the whole document 53/60 = 88.3% — "95%" disagrees with each; Shop/Storefront
+        # 14/16 = 87.5% agrees with "90%" (lines 11 and 39).
+        percentages = [c for c in self.doc.claims if c.percent]
+        assert [
+            (c.line_no, c.text, c.scope, c.claimed, c.actual, c.actual_total, c.disagrees) for c in percentages
+        ] == [
+            (7, "95% Feature Complete", "document", 95, 53, 60, True),
+            (10, "95% complete", "Store Dashboard", 95, 16, 18, True),
+            (11, "90% complete", "Shop/Storefront", 90, 14, 16, False),
+            (12, "95% complete", "Admin/Platform", 95, 11, 13, True),
+            (14, "95% Complete", "Store Dashboard Features", 95, 16, 18, True),
+            (39, "90% Complete", "Shop/Storefront Features", 90, 14, 16, False),
+            (62, "95% Complete", "Admin/Platform Features", 95, 11, 13, True),
+        ]
+        assert [c.actual_percent for c in percentages] == [88.3, 88.9, 87.5, 84.6, 88.9, 87.5, 84.6]
+        assert len(self.doc.discrepancies) == 7
+
+    def test_item_like_lines_that_are_not_gates_are_listed_with_the_reason(self):
+        # The "Launch Checklist" bullets lost their checkboxes (lines 164-195), the "Post-Launch Features
+        # (Slice 5)" table has an Action column, not a status: listed, not counted.
+        assert skipped_rows(self.doc) == [
+            (10, 12, 3, "Executive Summary", "summary section"),
+            (95, 99, 5, "Post-Launch Features (Slice 5)", "post-launch"),
+            (108, 115, 8, "Recent Completions (January 2026) › January 6-8, 2026 - Launch Blockers Resolved",
+             "summary section"),
+            (118, 123, 6, "Store Settings Overhaul", "no status"),
+            (125, 128, 4, "Feature Gating System", "no status"),
+            (130, 133, 4, "Customer Account Features", "no status"),
+            (135, 138, 4, "VAT/Invoice System", "no status"),
+            (140, 142, 3, "Configurable Locale/Currency", "no status"),
+            (164, 181, 18, "Core Functionality", "no status"),
+            (183, 190, 8, "Infrastructure", "no status"),
+            (192, 195, 4, "Pre-Launch Testing", "no status"),
+            (198, 202, 5, "Pre-Launch Infrastructure", "no status"),
+            (204, 206, 3, "Pre-Launch Infrastructure › Short-term (First Week Post-Launch)", "post-launch"),
+            (208, 211, 4, "Pre-Launch Infrastructure › Medium-term (First Month - Slice 5)", "no status"),
+            (213, 216, 4, "Post-Launch Features", "post-launch"),
+        ]  # fmt: skip
+        table = self.doc.skipped[1]
+        assert table.line == "| Wishlist | Not Started | No backend exists - low priority |"
+        item_lines = {item.line_no for item in self.doc.items} | {u.line_no for u in self.doc.unreadable}
+        assert not item_lines & {n for group in self.doc.skipped for n in group.line_nos}
 
     def test_unreadable_rows_are_reported(self):
         reasons = [(u.line_no, u.reason) for u in self.doc.unreadable]
@@ -293,6 +370,7 @@ class TestPlatformLaunchReadiness:
 
     def test_title_verdict_and_statuses(self):
         doc = self.doc
+        assert not doc.repaired_encoding
         assert doc.title == "Platform Launch Readiness Analysis"  # after "All checks were successful / 10 KiB"
         assert doc.verdict == "go"  # "Overall Status: 95% Feature Complete - LAUNCH READY"
         email = next(item for item in doc.items if item.title == "Email System")
@@ -376,6 +454,17 @@ class TestProductionReadinessChecklist:
         assert not any("func " in t or "add_header" in t for t in titles)
         assert self.doc.repaired_encoding and not self.doc.unreadable and not self.doc.claims
         assert (self.doc.score, self.doc.verdict) == (None, None)
+
+    def test_item_like_lines_that_are_not_gates_are_listed_with_the_reason(self):
+        # The "Quick Reference: Service Status" rows (🟡 Partial, 🔴 Critical…) restate the sections.
+        assert skipped_rows(self.doc) == [
+            (13, 24, 12, "Table of Contents", "summary section"),
+            (54, 58, 5, "1. Critical Issues › 1.1 Payment Processing - STUB ONLY", "no status"),  # gateways
+            (98, 99, 2, "1. Critical Issues › 1.3 2FA/MFA for Admin Users", "no status"),  # libraries
+            (532, 532, 1, "6. Customer Management › 6.3 Customer Segmentation", "no status"),
+            (924, 932, 9, "Quick Reference: Service Status", "summary table"),
+        ]
+        assert self.doc.skipped[-1].line == "| auth | 🟡 Partial | 2FA, brute force protection |"
 
 
 # --- Tables ---------------------------------------------------------------------------
@@ -638,7 +727,7 @@ def test_severity_words(word, severity):
         ("- [ ] GATE-03 - Rollback drill", "GATE-03", "Rollback drill"),
         ("- [ ] 1.2 Refund processing", "1.2", "Refund processing"),
         ("- [ ] 2FA for admins", None, "2FA for admins"),
-        ("- [ ] P1: Fix login", None, "P1: Fix login"),
+        ("- [ ] P1: Fix login", None, "Fix login"),  # a priority (P1 → critical), not a code
         ("- [ ] S3 bucket policy", None, "S3 bucket policy"),
     ],
 )
@@ -802,6 +891,25 @@ def test_setext_headings():
     assert [(i.title, i.category_key) for i in doc.items] == [("Pen test", "security"), ("CI", "security")]
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "# Doc\nSecurity Improvements\n---\n- [ ] Pen test\n",  # right after an ATX heading
+        "Doc\n===\nSecurity Improvements\n---\n- [ ] Pen test\n",  # right after a setext title
+        "# Doc\n\nIntro\n---\nSecurity Improvements\n---\n- [ ] Pen test\n",  # right after another one
+    ],
+)
+def test_a_setext_heading_right_after_another_heading(text):
+    item = only_item(text)
+    assert (item.category_key, item.category_name) == ("security", "Security Improvements")
+
+
+def test_a_dashed_line_under_a_paragraph_line_is_still_a_rule():
+    # "Owner: Ana" continues the paragraph above: "---" under it is a rule, not a heading.
+    item = only_item("# Doc\n## Security\nSome prose\nOwner: Ana\n---\n- [ ] Pen test\n")
+    assert item.category_name == "Security"
+
+
 # --- Encoding -------------------------------------------------------------------------
 
 
@@ -819,6 +927,13 @@ def test_mojibake_repair_of_a_document():
     assert [(i.title, i.status) for i in doc.items] == [("Backups", "closed"), ("Pen test", "open")]
 
 
+def test_two_byte_sequences_are_repaired_only_beside_unambiguous_ones():
+    # "√©" is "é" misread as Mac Roman, or correct text: only a garbled "‚úÖ" beside it decides.
+    assert repair_mojibake("Caf\u221a\u00a9 \u201a\u00fa\u00d6 open") == ("Café ✅ open", True)
+    assert repair_mojibake("Caf\u221a\u00a9 open") == ("Caf\u221a\u00a9 open", False)
+    assert repair_mojibake("\u00e2\u0153\u2026 caf\u00c3\u00a9") == ("✅ café", True)  # Windows-1252 alike
+
+
 def test_windows_1252_mojibake_is_repaired_too():
     assert repair_mojibake("\u00e2\u0153\u2026 done") == ("✅ done", True)
 
@@ -830,6 +945,10 @@ def test_windows_1252_mojibake_is_repaired_too():
         "✅ done — “quoted” ‘single’ … • bullet → arrow ⚠️ 🔴 🟡",
         "Ünïcödé: Привет, 日本語, ελληνικά",
         "–é “élan” ±5 °C ©2024 ™ ¬",
+        "≈±5ms",
+        "≈µs",
+        "√©",
+        "- [ ] p99 latency ≈±5ms (jitter ≈µs), √© and ≈ all correct — ✅ done",
         "plain ASCII only",
         "",
     ],
@@ -837,6 +956,163 @@ def test_windows_1252_mojibake_is_repaired_too():
 def test_correct_text_is_not_touched(text):
     assert repair_mojibake(text) == (text, False)
     assert not parse(text).repaired_encoding
+
+
+@pytest.mark.parametrize(
+    ("text", "encoding"),
+    [("# Sécurité\n- [x] Café ouvert – “prêt”\n", "cp1252"), ("# Sécurité\n- [x] Café ouvert – “prêt”\n", "mac_roman")],
+)
+def test_bytes_that_are_not_utf8_are_decoded_with_the_codec_they_were_saved_in(text, encoding):
+    doc = parse_markdown(text.encode(encoding))
+    assert doc.encoding == encoding
+    assert doc.title == "Sécurité"
+    assert [item.title for item in doc.items] == ["Café ouvert – “prêt”"]
+    assert "\ufffd" not in doc.items[0].line
+
+
+def test_utf8_bytes_and_a_byte_order_mark():
+    doc = parse_markdown("\ufeff# Café\n- [x] ✅ Prêt\n".encode())
+    assert (doc.encoding, doc.title, doc.items[0].title) == ("utf-8", "Café", "Prêt")
+    assert parse_markdown("# Café", encoding="cp1252").encoding == "cp1252"  # as the caller decoded it
+    assert parse_markdown("# Café").encoding == "utf-8"
+
+
+# --- Priority words inside an item ----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("line", "title", "severity"),
+    [
+        ("- [ ] HIGH: add 2FA", "add 2FA", "high"),
+        ("- [ ] **HIGH**: add 2FA", "add 2FA", "high"),
+        ("- [ ] **HIGH:** add 2FA", "add 2FA", "high"),
+        ("- [ ] Set up backups (BEFORE LAUNCH)", "Set up backups", "critical"),
+        ("- [ ] Blocker: backups", "backups", "blocker"),
+        ("- [ ] [P1] Rotate keys", "Rotate keys", "critical"),
+        ("- [ ] Rate limiting - Critical", "Rate limiting", "critical"),
+        ("- [ ] Load test (high priority)", "Load test", "high"),
+        ("- [ ] Gift cards (priority: low)", "Gift cards", "low"),
+        ("- [ ] IMMEDIATE - rotate the leaked key", "rotate the leaked key", "blocker"),
+        ("- ❌ MEDIUM: Status page", "Status page", "medium"),
+        ("- [ ] T4: HIGH: DLQ wired", "DLQ wired", "high"),
+        # Not priorities: the word is part of the title.
+        ("- [ ] High availability setup", "High availability setup", None),
+        ("- [ ] Low stock alerts", "Low stock alerts", None),
+        ("- [ ] Critical path review", "Critical path review", None),
+        ("- [ ] Medium-term plan", "Medium-term plan", None),
+    ],
+)
+def test_priority_words_in_an_item_set_its_severity_and_leave_its_title(line, title, severity):
+    item = only_item(f"# Doc\n## Security\n{line}\n")
+    assert (item.title, item.severity) == (title, severity)
+
+
+def test_a_priority_column_wins_over_a_priority_in_the_title():
+    item = only_item("| Gate | Status | Priority |\n|---|---|---|\n| HIGH: Pen test | Open | Low |\n")
+    assert (item.title, item.severity) == ("Pen test", "low")
+
+
+def test_a_priority_in_the_item_wins_over_its_section():
+    doc = parse("# Doc\n## Phase 1: Critical\n- [ ] LOW: polish the footer\n- [ ] SSL everywhere\n")
+    assert [(i.title, i.severity) for i in doc.items] == [("polish the footer", "low"), ("SSL everywhere", "critical")]
+
+
+# --- Percentages ----------------------------------------------------------------------
+
+PERCENT_DOC = """# Doc
+- Security: {claim}
+## Security
+- [x] A
+- [x] B
+- [x] C
+- [ ] D
+- [x] E waived
+"""  # 3 of 4 applicable closed (the waived one leaves the count): 75%
+
+
+@pytest.mark.parametrize(
+    ("claim", "disagrees"),
+    [
+        ("75% complete", False),
+        ("80% complete", False),  # rounded to the nearest 10: within 5 points
+        ("70% done", False),
+        ("81% complete", True),
+        ("95% complete", True),
+        ("60% implemented", True),
+    ],
+)
+def test_a_percentage_is_checked_against_the_closed_share_of_applicable_items(claim, disagrees):
+    doc = parse(PERCENT_DOC.format(claim=claim))
+    assert [i.status for i in doc.items].count("waived") == 1
+    (found,) = doc.claims
+    assert (found.percent, found.scope, found.actual, found.actual_total, found.actual_percent) == (
+        True,
+        "Security",
+        3,
+        4,
+        75.0,
+    )
+    assert found.disagrees is disagrees
+    assert (found in doc.discrepancies) is disagrees
+
+
+@pytest.mark.parametrize(
+    "line",
+    ["- Security: 82% ready", "Readiness score: 82% complete", "Test coverage: 85% complete", "Uptime: 99.9%"],
+)
+def test_percentages_that_are_not_completion_claims(line):
+    assert parse(PERCENT_DOC.replace("- Security: {claim}", line)).claims == []
+
+
+def test_a_percentage_in_a_heading_is_about_its_section_and_overall_about_the_document():
+    doc = parse(
+        "# Doc\nOverall Status: 50% Feature Complete\n## Security (100% Complete)\n- [x] A\n- [x] B\n"
+        "## Support\n- [ ] C\n- [ ] D\n"
+    )
+    assert [(c.scope, c.claimed, c.actual, c.actual_total, c.disagrees) for c in doc.claims] == [
+        ("document", 50, 2, 4, False),
+        ("Security", 100, 2, 2, False),
+    ]
+
+
+# --- Item-like lines that are not gates: listed, with the reason ----------------------------
+
+
+def test_lines_left_out_are_listed_with_their_reason():
+    doc = parse(
+        "# Doc\n"
+        "## Security\n- [x] Pen test\n- Hardening notes\n- More notes\n\n"  # 4-5: plain bullets, no status
+        "| Gateway | Feature | Notes |\n|---|---|---|\n| Stripe | Cards | global |\n\n"  # 9: no status column
+        "## Recommended (Not Blockers)\n- JWT refresh tokens\n\n"  # 12: after the launch
+        "## Quick Reference\n| Service | Status |\n|---|---|\n| auth | 🟡 Partial |\n- [ ] Pen test\n"  # 17-18
+    )
+    assert [i.line_no for i in doc.items] == [3]
+    assert [(g.line_nos, g.section, g.reason.split(":")[0]) for g in doc.skipped] == [
+        ((4, 5), "Security", "no status"),
+        ((9,), "Security", "no status"),
+        ((12,), "Recommended (Not Blockers)", "post-launch"),
+        ((17,), "Quick Reference", "summary table"),
+        ((18,), "Quick Reference", "summary section"),
+    ]
+    assert doc.skipped[1].reason == "no status: a table row, and the table has no status column"
+    assert doc.skipped[0].line == "- Hardening notes"
+
+
+def test_details_of_a_gate_are_not_listed_as_left_out():
+    doc = parse(
+        "# Doc\n## 🚨 CRITICAL BLOCKERS\n### 1. Rate limiting\n**Minimum Alerts**:\n- Error rate > 5%\n\n"
+        "## Security\n- [x] Pen test\n  - booked with Acme\n"
+    )
+    assert [(i.title, i.notes) for i in doc.items] == [("Rate limiting", ""), ("Pen test", "booked with Acme")]
+    assert doc.skipped == []
+
+
+def test_legends_signoffs_and_code_are_not_listed_as_left_out():
+    doc = parse(
+        "# Doc\n## Security\n- [ ] Pen test\n\n**Legend:**\n- ✅ Done\n- ❌ Missing\n\n"
+        "```\n- not a list\n```\n## Sign-off\n- Product Owner\n"
+    )
+    assert doc.skipped == [] and doc.signoff_roles == ["Product Owner"]
 
 
 # --- Round trip (the exporter writes Markdown this parser reads back) ------------------
@@ -918,6 +1194,10 @@ def assert_well_formed(doc: ParsedDocument, text: str) -> None:
         assert 1 <= item.line_no <= line_count
     for unreadable in doc.unreadable:
         assert 1 <= unreadable.line_no <= line_count and unreadable.reason
+    left_out = [n for group in doc.skipped for n in group.line_nos]
+    assert left_out == sorted(set(left_out)) and all(1 <= n <= line_count for n in left_out)
+    assert all(group.reason for group in doc.skipped)
+    assert not set(left_out) & {item.line_no for item in doc.items}
     assert doc.verdict in {"go", "conditional_go", "no_go", None}
     assert doc.score is None or 0 <= doc.score <= 100
     assert sum(doc.counts_by_status().values()) == len(doc.items)
@@ -1052,6 +1332,7 @@ _item_line = st.one_of(
         st.builds(lambda b, m, t: f"{b}{m} {t}", _bullet, st.sampled_from(list("✅❌⚠🟡🔴🟢")), _plain_title),
     ),
     st.tuples(st.just("row"), st.builds(lambda t, s: f"| {t} | {s} |", _plain_title, _cell)),
+    st.tuples(st.just("plain"), st.builds(lambda b, t: f"{b}{t}", st.sampled_from(["- ", "* ", "1. "]), _plain_title)),
     st.tuples(st.just("prose"), st.sampled_from(["Some prose about the launch.", "", "More text here."])),
 )
 
@@ -1071,5 +1352,9 @@ def test_every_line_that_looks_like_an_item_is_a_gate_or_reported(lines):
             expected.append(len(text))
     doc = parse("\n".join(text))
     accounted = {i.line_no for i in doc.items} | {u.line_no for u in doc.unreadable}
-    missing = [(n, text[n - 1]) for n in expected if n not in accounted]
-    assert missing == []
+    left_out = {n for group in doc.skipped for n in group.line_nos}
+    assert not accounted & left_out  # a line is a gate, unreadable or left out: one of them
+    notes = " ".join(i.notes for i in doc.items)
+    missing = [(n, text[n - 1]) for n in expected if n not in accounted | left_out]
+    # A plain bullet indented under a gate is a detail of it (in its notes), not a line of its own.
+    assert [(n, line) for n, line in missing if not (line.startswith(" ") and line.strip("-*+ ") in notes)] == []

@@ -32,8 +32,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, path, project, template, name, owner, dry_run, **options):
         self.verbosity = options.get("verbosity", 1)
-        text = self.read(path)
-        document = parse_markdown(text)
+        document = parse_markdown(self.read(path))  # bytes: decoded strictly, see decode_document
         actor = Actor(self.user(owner), Channel.CLI) if owner else Actor.system(Channel.CLI)
         target = Project.objects.filter(slug=project).first() if project else None
         plan = imports.import_plan(document=document, project=target)
@@ -75,12 +74,15 @@ class Command(BaseCommand):
             raise CommandError(f"{exc.message} {details}".strip()) from exc
 
     def read(self, path):
+        """The file's bytes: the parser decodes them (UTF-8, else Windows-1252 or Mac Roman) and the
+        preview says when it was not UTF-8, instead of replacing what it cannot decode."""
         import sys
 
         if path == "-":
-            return sys.stdin.read()
+            stream = getattr(sys.stdin, "buffer", None)  # a text-only stream (a test's StringIO) has none
+            return stream.read() if stream is not None else sys.stdin.read()
         try:
-            return Path(path).read_bytes().decode("utf-8", "replace")
+            return Path(path).read_bytes()
         except OSError as exc:
             raise CommandError(f"Cannot read {path}: {exc.strerror or exc}") from exc
 
@@ -101,6 +103,8 @@ class Command(BaseCommand):
             where = f"project {target.slug}"
         out = self.stdout
         out.write(f"{path} → {where}")
+        for notice in preview["notices"]:
+            out.write(f"  {notice}")
         if preview["repaired_encoding"]:
             out.write("  (garbled emoji repaired: the text had been decoded with the wrong encoding)")
         statuses = ", ".join(
@@ -127,9 +131,27 @@ class Command(BaseCommand):
             out.write(f"\n{len(preview['unreadable'])} lines could not be read:")
             for u in preview["unreadable"]:
                 out.write(f"  line {u['line_no']}: {u['reason']}: {u['line'].strip()[:100]}")
+        if preview["skipped"]:
+            out.write(f"\n{preview['counts']['skipped']} item-like lines are not gates:")
+            for s in preview["skipped"]:
+                lines = (
+                    f"line {s['line_no']}"
+                    if s["line_no"] == s["last_line_no"]
+                    else f"lines {s['line_no']}-{s['last_line_no']}"
+                )
+                where = f" under “{s['section']}”" if s["section"] else ""
+                out.write(f"  {lines}{where} ({len(s['line_nos'])}): {s['reason']}")
         if preview["discrepancies"]:
             out.write(f"\n{len(preview['discrepancies'])} summary claims disagree with the items (the items win):")
             for d in preview["discrepancies"]:
-                total = f" of {d['actual_total']}" if d["actual_total"] is not None else ""
-                out.write(f"  line {d['line_no']}: “{d['text']}” — the items say {d['actual']}{total} ({d['scope']})")
+                out.write(f"  line {d['line_no']}: “{d['text']}” — the items say {_actual(d)} ({d['scope']})")
         out.write("")
+
+
+def _actual(discrepancy):
+    """What the items say against a claim: "16 of 18", or "89% (16 of 18 closed)" for a percentage."""
+    d = discrepancy
+    if d["percent"]:
+        share = f"{d['actual_percent']:g}%" if d["actual_percent"] is not None else "nothing applicable"
+        return f"{share} ({d['actual']} of {d['actual_total']} closed)"
+    return f"{d['actual']}" + (f" of {d['actual_total']}" if d["actual_total"] is not None else "")

@@ -48,7 +48,7 @@ from .api_serializers import (
     StageSerializer,
     StageUpdateSerializer,
 )
-from .models import Project, SignOffRole, Stage
+from .models import Project, Stage
 from .selectors import (
     audit_events_for_project,
     category_list,
@@ -64,6 +64,7 @@ from .selectors import (
     stage_by_name,
     stage_get,
     stage_list,
+    stages_of,
     user_by_username,
 )
 
@@ -318,8 +319,8 @@ class SignOffListView(generics.ListAPIView):
         project = api_project_get(request, slug)
         refuse_session_signoff(request, project)
         data = validated(SignOffInputSerializer, request.data)
-        stage = project.stages.filter(name=data["stage"]).first()
-        role = SignOffRole.objects.filter(project=project, name=data["role"]).first()
+        stage = next((s for s in stages_of(project) if s.name == data["stage"]), None)
+        role = next(iter(signoff_roles_by_name(project, [data["role"]])), None)
         errors = {}
         if stage is None:
             errors["stage"] = ["No stage of this project has that name."]

@@ -34,7 +34,7 @@ from django.utils import timezone
 
 from audits.services import Actor, audit_record
 from portal.errors import InvalidInput, NotAllowed
-from projects.checks import RefusedAddress, outbound_opener, url_address_refusal
+from portal.outbound import RefusedAddress, outbound_opener, url_address_refusal
 from projects.selectors import OWN, user_can
 
 from .models import WebhookDelivery, WebhookSubscription

@@ -270,13 +270,10 @@ def _probe_key(gate_id, interval_minutes, now):
 
 __all__ = [
     "PROBE_SOURCE",
-    "RefusedAddress",
     "check_spec_clean",
     "checks_due",
     "gate_probe",
     "gate_set_check",
     "http_probe",
-    "outbound_opener",
     "template_check_clean",
-    "url_address_refusal",
 ]

@@ -108,7 +108,7 @@ def template_load(*, actor, data, source="template", builtin=True):
             "verification": spec.get("verification", ""),
             "evidence_valid_days": spec.get("evidence_valid_days"),
             "stage_order": spec.get("stage"),
-            "check_spec": spec.get("check"),
+            "check_spec": _template_check(source, spec),
             "order": order,
         }
         definition = existing.pop(spec["code"], None)
@@ -131,6 +131,19 @@ def template_load(*, actor, data, source="template", builtin=True):
             after={"key": template.key, "version": template.version, "gates": len(data["gates"]), "source": source},
         )
     return template, changed
+
+
+def _template_check(source, spec):
+    """A gate's check, validated like one set on a gate: a bad one refuses the template."""
+    from projects.checks import check_spec_clean
+
+    if not spec.get("check"):
+        return None
+    try:
+        return check_spec_clean(spec["check"])
+    except InvalidInput as exc:
+        problems = "; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in exc.field_errors.items())
+        raise InvalidInput(f"{source}: the check of gate {spec['code']} is not valid ({problems})") from None
 
 
 def template_load_file(*, actor, path):

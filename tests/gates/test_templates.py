@@ -96,6 +96,10 @@ def test_a_changed_data_file_updates_its_template(tmp_path):
         ([{"code": "A", "title": "x", "category": "technical"}] * 2, "duplicate gate codes: A"),
         ([{"code": "A", "title": "x", "category": "technical", "severity": "huge"}], "unknown severity"),
         ([{"code": "A", "title": "x", "category": "nowhere"}], "unknown categories nowhere"),
+        (
+            [{"code": "A", "title": "x", "category": "technical", "check": {"url": "ftp://x", "timeout": 99}}],
+            "the check of gate A is not valid",
+        ),
     ],
 )
 def test_bad_template_data_is_refused_with_a_reason_and_writes_nothing(gates, message):

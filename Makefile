@@ -62,7 +62,7 @@ worker: migrate
 beat: migrate
 	$(BIN)/celery -A portal beat --loglevel=info --schedule var/celerybeat-schedule
 
-bench: migrate
+bench: install
 	$(PY) -m bench $(BENCH_ARGS)
 
 clean:
